@@ -1,0 +1,57 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+ROOT := $(CURDIR)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := $(ROOT)/.venv
+BIN := $(VENV)/bin
+
+export AIRFLOW_HOME ?= $(ROOT)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(ROOT)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(ROOT)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export PYTHONPATH := $(ROOT)
+
+DEMO_LEADS ?= 2000
+DEMO_DATE ?= 2026-11-25T10:00:00+00:00
+
+.PHONY: demo test bootstrap venv airflow-init db-upgrade db-stop bench clean
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+# Airflow's own metadata database (SQLite under .airflow/) and the settings file loaded into it.
+$(AIRFLOW_HOME)/.settings-loaded: $(BIN)/.installed airflow_settings.yaml
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	$(BIN)/campaigns settings load
+	touch $@
+
+airflow-init: $(AIRFLOW_HOME)/.settings-loaded
+
+db-upgrade: venv
+	$(BIN)/campaigns db upgrade
+
+bootstrap: venv airflow-init db-upgrade
+
+demo: bootstrap
+	$(BIN)/campaigns demo load --leads $(DEMO_LEADS)
+	$(BIN)/airflow dags test campaign_executor $(DEMO_DATE) > $(AIRFLOW_HOME)/demo-run.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/demo-run.log; exit 1)
+	@grep -E "DagRun Finished|state=" $(AIRFLOW_HOME)/demo-run.log | tail -1 || true
+	$(BIN)/campaigns stats
+
+test: bootstrap
+	$(BIN)/pytest
+
+bench: bootstrap
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+db-stop:
+	$(BIN)/campaigns db stop
+
+clean: db-stop
+	rm -rf $(VENV) $(AIRFLOW_HOME) .pgdata

@@ -1,0 +1,40 @@
+"""Shared fixtures: a real PostgreSQL for every test that needs one.
+
+``AIRFLOW_CONN_CAMPAIGNS_DB`` set = use that server (CI can point at 127.0.0.1:5432).
+Unset = the project's embedded PostgreSQL, database ``$CAMPAIGNS_TEST_DB`` (default
+``campaigns_test``), so tests never touch the demo database.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from include.campaigns.config import apply_airflow_env_defaults
+
+apply_airflow_env_defaults()
+
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    from include.campaigns import embedded
+    from include.campaigns.config import ENV_CONN, sqlalchemy_url
+    from include.campaigns.db import get_engine, upgrade
+
+    if not os.environ.get(ENV_CONN):
+        os.environ[ENV_CONN] = embedded.ensure_running(os.environ.get("CAMPAIGNS_TEST_DB", "campaigns_test"))
+    url = sqlalchemy_url(os.environ[ENV_CONN])
+    upgrade(get_engine(url))
+    return url
+
+
+@pytest.fixture
+def engine(database_url: str):
+    """An engine on a campaign database emptied before the test."""
+    from include.campaigns.db import get_engine, truncate_all
+
+    eng = get_engine(database_url)
+    truncate_all(eng)
+    return eng
