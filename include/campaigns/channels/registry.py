@@ -1,0 +1,52 @@
+"""Which adapter serves which channel: Airflow connections ``channel_<name>`` decide.
+
+A connection's extra ``{"adapter": "sandbox"}`` (the default) or ``{"adapter": "pkg.module:Class"}``
+picks the adapter; the whole connection (login, password, host, extra) is handed to it as
+settings, so provider credentials stay in Airflow connections.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from include.campaigns.channels.base import ChannelAdapter
+from include.campaigns.channels.sandbox import SandboxAdapter
+
+ADAPTER_CHANNELS = ("whatsapp", "sms", "email", "voice")
+BUILTIN: dict[str, Callable[..., ChannelAdapter]] = {"sandbox": SandboxAdapter}
+
+
+def _connection_settings(channel: str) -> dict:
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(f"channel_{channel}")
+    except Exception:
+        return {}
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+    return {"login": conn.login, "password": conn.password, "host": conn.host, "port": conn.port, "extra": extra}
+
+
+def _factory(spec: str) -> Callable[..., ChannelAdapter]:
+    if spec in BUILTIN:
+        return BUILTIN[spec]
+    module_name, _, attr = spec.partition(":")
+    if not attr:
+        raise ValueError(f"adapter {spec!r}: expected 'sandbox' or 'package.module:ClassName'")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def load_adapters(engine: Engine, overrides: dict[str, ChannelAdapter] | None = None) -> dict[str, ChannelAdapter]:
+    adapters: dict[str, ChannelAdapter] = {}
+    for channel in ADAPTER_CHANNELS:
+        if overrides and channel in overrides:
+            adapters[channel] = overrides[channel]
+            continue
+        settings = _connection_settings(channel)
+        spec = (settings.get("extra") or {}).get("adapter", "sandbox")
+        adapters[channel] = _factory(spec)(channel=channel, settings=settings, engine=engine)
+    return adapters

@@ -1,0 +1,64 @@
+"""The default, offline provider: it records what would be sent in ``outbound_messages``.
+
+It behaves like a real provider where it matters for the engine: the idempotency key makes
+a repeated send a no-op that returns the first answer, and it refuses the same kind of
+recipients real providers refuse (test numbers ``+1500555...`` are unreachable, like
+Twilio's magic numbers; addresses at ``.invalid`` domains bounce).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, text
+
+from include.campaigns.channels.base import DeliveryResult, OutboundMessage
+from include.campaigns.db import copy_rows, statement
+
+UNREACHABLE_PREFIX = "+1500555"
+
+_COLUMNS = (
+    "idempotency_key", "channel", "recipient", "subject", "body", "campaign_id", "lead_id",
+    "step_number", "status", "provider_ref", "error", "requested_at",
+)
+
+
+def _refusal(message: OutboundMessage) -> str | None:
+    if message.channel == "email":
+        return "mailbox unavailable" if message.recipient.lower().endswith(".invalid") else None
+    return "unreachable number" if message.recipient.startswith(UNREACHABLE_PREFIX) else None
+
+
+class SandboxAdapter:
+    def __init__(self, channel: str, settings: dict | None = None, engine: Engine | None = None) -> None:
+        if engine is None:
+            raise ValueError("the sandbox adapter records into the campaign database: pass engine")
+        self.channel = channel
+        self.engine = engine
+
+    def deliver(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
+        if not messages:
+            return []
+        rows = []
+        for msg in messages:
+            error = _refusal(msg)
+            ref = None if error else "sbx-" + hashlib.sha1(msg.idempotency_key.encode()).hexdigest()[:12]
+            rows.append((
+                msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
+                msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error,
+                msg.requested_at.isoformat(),
+            ))
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TEMP TABLE sandbox_batch ON COMMIT DROP AS SELECT {', '.join(_COLUMNS)} "
+                "FROM outbound_messages WITH NO DATA"
+            )
+            copy_rows(conn, "sandbox_batch", _COLUMNS, rows)
+            conn.execute(statement("sandbox_record_messages"))
+            # A separate statement: it sees rows inserted just now and by any earlier attempt.
+            stored = conn.execute(text(
+                "SELECT o.idempotency_key, o.status, o.provider_ref, o.error "
+                "FROM outbound_messages o JOIN sandbox_batch b USING (idempotency_key)"
+            )).all()
+        return [DeliveryResult(key, status == "ACCEPTED", ref, err) for key, status, ref, err in stored]

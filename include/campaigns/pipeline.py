@@ -1,0 +1,152 @@
+"""The stages of one run before and after execution: snapshot, evaluate, enrol, plan, finish.
+
+Each stage is one function the DAG calls from one task. Each is idempotent: it first removes
+what an earlier attempt of the same run wrote to the run's scratch tables, and its durable
+writes are guarded by unique keys.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from include.campaigns import domain
+from include.campaigns.db import copy_rows, statement
+from include.campaigns.logs import LogRow, write_logs
+from include.campaigns.run import RunContext, record_counts
+from rules.triggers import TriggerDefinition, evaluate
+
+SCRATCH_TABLES = ("run_leads", "run_trigger_matches", "run_plan")
+
+
+def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
+    """Copy the leads this run looks at into run_leads, with the stage of their previous snapshot."""
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM run_leads WHERE run_id = :r"), {"r": run.run_id})
+        staged = conn.execute(statement("stage_leads"), {"run_id": run.run_id, "lead_id": run.lead_id}).rowcount
+        if run.mode == "apply" and staged == 0:
+            raise LookupError(f"lead {run.lead_id} disappeared before the run could read it")
+        counts = {"leads_staged": staged}
+        record_counts(conn, run.run_id, counts)
+    return counts
+
+
+def trigger_definitions(engine: Engine, run: RunContext) -> list[TriggerDefinition]:
+    if run.mode == "apply":
+        where, params = "id = :id AND status = 'ACTIVE'", {"id": run.campaign_id}
+    else:
+        where, params = "status = 'ACTIVE' AND trigger_type <> 'MANUAL'", {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"SELECT id, broker_id, trigger_type, trigger_config FROM campaigns WHERE {where} ORDER BY id"), params
+        ).all()
+    return [TriggerDefinition(r.id, r.broker_id, r.trigger_type, r.trigger_config or {}) for r in rows]
+
+
+def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
+    """Ask the rulesets which (campaign, lead) pairs trigger; store the matches for enrolment."""
+    definitions = trigger_definitions(engine, run)
+    candidates = 0
+
+    def events(rows):
+        nonlocal candidates
+        for r in rows:
+            candidates += 1
+            yield {
+                "lead_id": r.lead_id,
+                "campaign_id": r.campaign_id,
+                "broker_id": r.broker_id,
+                "score": r.score,
+                "stage": r.stage,
+                "stage_changed": bool(r.stage_changed),
+                "days_inactive": r.days_inactive,
+                "mode": run.mode,
+            }
+
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM run_trigger_matches WHERE run_id = :r"), {"r": run.run_id})
+        rows = conn.execute(
+            statement("trigger_candidates"),
+            {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id},
+            execution_options={"yield_per": 20_000},
+        )
+        matches = evaluate(definitions, events(rows))
+        copy_rows(conn, "run_trigger_matches", ("run_id", "campaign_id", "lead_id"),
+                  ((run.run_id, c, lead) for c, lead in sorted(set(matches))))
+        counts = {"trigger_candidates": candidates, "trigger_matches": len(set(matches)),
+                  "active_trigger_campaigns": len(definitions)}
+        record_counts(conn, run.run_id, counts)
+    return counts
+
+
+def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
+    """Enrol matched leads once; a sweep also advances the snapshots, in the same transaction."""
+    params = {"run_id": run.run_id, "run_at": run.run_at}
+    with engine.begin() as conn:
+        enrolled = conn.execute(statement("enrol_matches"), params).rowcount
+        counts: dict[str, Any] = {"enrolled": enrolled}
+        if run.mode == "sweep":
+            counts["snapshots_advanced"] = conn.execute(statement("advance_snapshots"), params).rowcount
+        else:
+            counts.update(_apply_outcome(conn, run, enrolled))
+        record_counts(conn, run.run_id, counts)
+    return counts
+
+
+def _apply_outcome(conn, run: RunContext, enrolled: int) -> dict[str, Any]:
+    """Apply-to-lead writes one campaign-level SKIPPED entry when it does not enrol (seed FA-3)."""
+    if enrolled:
+        return {"apply_outcome": "enrolled"}
+    matched = conn.execute(
+        text("SELECT 1 FROM run_trigger_matches WHERE run_id = :r AND campaign_id = :c AND lead_id = :l"),
+        {"r": run.run_id, "c": run.campaign_id, "l": run.lead_id},
+    ).first()
+    if matched:
+        enrolled_by = conn.execute(
+            text("SELECT enrolled_run_id FROM campaign_enrolments WHERE campaign_id = :c AND lead_id = :l"),
+            {"c": run.campaign_id, "l": run.lead_id},
+        ).scalar_one()
+        if enrolled_by == run.run_id:  # this run enrolled it on an earlier try
+            return {"apply_outcome": "enrolled"}
+        reason = domain.ALREADY_ENROLLED
+    else:
+        reason = domain.TRIGGER_NOT_MET
+    broker_id = conn.execute(text("SELECT broker_id FROM campaigns WHERE id = :c"), {"c": run.campaign_id}).scalar()
+    write_logs(conn, [LogRow(run.campaign_id, run.lead_id, None, None, "SKIPPED", reason, run.run_at, run.run_id,
+                             None, broker_id)])
+    return {"apply_outcome": reason}
+
+
+def plan_due_steps(engine: Engine, run: RunContext, max_chunks: int = 16, min_chunk_size: int = 2000) -> list[int]:
+    """Write the run's plan (enrolments with a due step) split into chunks; return the chunk numbers."""
+    params = {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id, "lead_id": run.lead_id}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM run_plan WHERE run_id = :r"), {"r": run.run_id})
+        due = conn.execute(statement("plan_due_enrolments"), params).rowcount
+        chunks = max(1, min(max_chunks, math.ceil(due / max(1, min_chunk_size)))) if due else 0
+        if chunks > 1:
+            conn.execute(statement("split_plan"), {"run_id": run.run_id, "chunks": chunks})
+        record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": chunks})
+    return list(range(chunks))
+
+
+def finish_run(engine: Engine, run: RunContext) -> dict[str, Any]:
+    """Summarise what the run wrote, close its pipeline_runs row and drop its scratch rows."""
+    with engine.begin() as conn:
+        logged = dict(conn.execute(
+            text("SELECT status, count(*) FROM campaign_logs WHERE run_id = :r GROUP BY status"), {"r": run.run_id}
+        ).all())
+        rejected = conn.execute(
+            text("SELECT count(*) FROM lead_rejects WHERE run_id = :r"), {"r": run.run_id}
+        ).scalar_one()
+        counts = {"logs_sent": logged.get("SENT", 0), "logs_failed": logged.get("FAILED", 0),
+                  "logs_skipped": logged.get("SKIPPED", 0), "leads_rejected": rejected}
+        record_counts(conn, run.run_id, counts)
+        conn.execute(text("UPDATE pipeline_runs SET finished_at = :t WHERE run_id = :r"),
+                     {"t": run.run_at, "r": run.run_id})
+        for table in SCRATCH_TABLES:
+            conn.execute(text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run.run_id})
+        summary = conn.execute(text("SELECT counts FROM pipeline_runs WHERE run_id = :r"), {"r": run.run_id}).scalar_one()
+    return summary

@@ -1,0 +1,46 @@
+"""The campaign stats table printed by ``campaigns stats`` (and at the end of ``make demo``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+from tabulate import SEPARATING_LINE, tabulate
+
+HEADERS = ("id", "broker", "name", "trigger", "channel", "status",
+           "enrolled", "completed", "stopped", "sent", "failed", "skipped")
+NUMERIC = HEADERS[6:]
+TOP_REASONS = 5
+
+
+def format_stats_table(engine: Engine) -> str:
+    """Every campaign with its enrolment and log counts, a totals line, then the last pipeline run."""
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT campaign_id, broker_id, name, trigger_type, channel, status,"
+            " enrolled, completed, stopped, sent, failed, skipped"
+            " FROM campaign_overview ORDER BY broker_id, campaign_id")).all()
+        last_run = conn.execute(text(
+            "SELECT run_id, run_at, mode, counts FROM pipeline_runs ORDER BY run_at DESC, run_id DESC LIMIT 1"
+        )).first()
+        rejects = reasons = None
+        if last_run is not None:
+            rejects = conn.execute(text("SELECT count(*) FROM lead_rejects WHERE run_id = :r"),
+                                   {"r": last_run.run_id}).scalar_one()
+            reasons = conn.execute(text(
+                "SELECT reason, count(*) AS n FROM lead_rejects, unnest(reasons) AS reason"
+                " WHERE run_id = :r GROUP BY reason ORDER BY n DESC, reason LIMIT :k"),
+                {"r": last_run.run_id, "k": TOP_REASONS}).all()
+
+    table: list = [list(r) for r in rows]
+    totals = [sum(int(r[i]) for r in rows) for i in range(len(HEADERS) - len(NUMERIC), len(HEADERS))]
+    table += [SEPARATING_LINE, ["", "", f"TOTAL ({len(rows)} campaigns)", "", "", "", *totals]]
+    lines = [tabulate(table, headers=HEADERS, tablefmt="simple", disable_numparse=True,
+                      colalign=("right", "right", "left", "left", "left", "left") + ("right",) * len(NUMERIC))]
+    if last_run is None:
+        lines.append("last run: none yet")
+    else:
+        counts = " ".join(f"{k}={v}" for k, v in sorted((last_run.counts or {}).items()))
+        lines.append(f"last run: {last_run.run_id} at {last_run.run_at.isoformat()} ({last_run.mode})"
+                     + (f": {counts}" if counts else ""))
+        top = ", ".join(f"{reason}={n}" for reason, n in reasons)
+        lines.append(f"rejected leads in that run: {rejects}" + (f" (top reasons: {top})" if top else ""))
+    return "\n".join(lines)

@@ -1,0 +1,7 @@
+-- Record a batch; a key seen before keeps its first answer (idempotent re-send).
+INSERT INTO outbound_messages (idempotency_key, channel, recipient, subject, body, campaign_id, lead_id,
+                               step_number, status, provider_ref, error, requested_at)
+SELECT idempotency_key, channel, recipient, subject, body, campaign_id, lead_id,
+       step_number, status, provider_ref, error, requested_at
+FROM sandbox_batch
+ON CONFLICT (idempotency_key) DO NOTHING

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from include.campaigns.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def campaign_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["campaign_executor"]
+
+
+@pytest.fixture
+def run_dag(campaign_dag, engine):
+    """Run the real DAG in-process: at a logical date (scheduled run) or, with manual=True, with no
+    logical date and ``run_after`` = at (a manual run, as the API and the UI start them)."""
+
+    def _run(at: datetime, conf: dict | None = None, manual: bool = False):
+        if manual:
+            dr = campaign_dag.test(run_after=at, logical_date=None, run_conf=conf or {})
+        else:
+            dr = campaign_dag.test(logical_date=at, run_conf=conf or {})
+        return dr
+
+    return _run
