@@ -11,10 +11,13 @@ GX is imported lazily: importing it costs seconds, and DAG parsing must not pay 
 
 from __future__ import annotations
 
+import logging
 import os
 
-# Before any GX import: no usage statistics, nothing leaves the machine.
+# Before any GX import: no usage statistics, nothing leaves the machine. GX also logs a few
+# hundred INFO lines per context (docs registry, type lookups); a task log needs its warnings only.
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 from collections import Counter
 from collections.abc import Mapping
@@ -37,8 +40,9 @@ EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\
 # regex check is a search (`str.contains`), so both anchors are needed.
 PHONE_REGEX = r"^\+[1-9][0-9]{7,14}\Z"
 
-# Values that depend on the run are GX suite parameters, filled from ``expectation_parameters``.
-RUN_AT = {"$PARAMETER": "run_at"}
+# A value that depends on the run is a GX suite parameter: the rules stay static data and
+# find_rejects() fills it per run through ``expectation_parameters={"run_at": ...}``.
+RUN_AT_PARAM = {"$PARAMETER": "run_at"}
 
 # GX map expectations skip nulls, so "present and valid" needs an explicit not-null rule
 # (score, stage, broker_id) while "valid when present" (email, phone, activity) needs none.
@@ -68,7 +72,7 @@ LEAD_EXPECTATIONS: list[dict[str, Any]] = [
     },
     {
         "expectation": "ExpectColumnValuesToBeBetween",
-        "kwargs": {"column": "last_activity_at", "max_value": RUN_AT},
+        "kwargs": {"column": "last_activity_at", "max_value": RUN_AT_PARAM},
         "reason": "activity_in_future",
     },
     {"expectation": "ExpectColumnValuesToBeUnique", "kwargs": {"column": "lead_id"}, "reason": "duplicate_lead_id"},
@@ -115,17 +119,22 @@ def build_suite() -> ExpectationSuite:
 
 
 def _prepare(df: pd.DataFrame) -> pd.DataFrame:
-    """Only the columns the rules read, positional index, dtypes GX handles vectorised.
+    """Only the columns the rules read, a positional index, dtypes GX handles vectorised.
 
-    GX copies the frame per null-filtering expectation, so narrowing it is the main speed-up;
-    its between-check is vectorised only for numpy int/float and tz-aware datetimes (nullable
-    Int64, object or naive datetime64[us] fall back to a Python call per row).
+    GX hashes the whole frame each time it loads the batch and copies it per null-skipping
+    expectation, so extra columns cost time. Its between-check is vectorised only for numpy
+    int/float and tz-aware datetimes: nullable Int64, object or naive datetime64[us] columns
+    fall back to one Python call per row. Unexpected indexes are positions only with an
+    unnamed RangeIndex (a named index makes GX return dicts built row by row).
     """
     cols = _rule_columns()
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(f"lead frame lacks columns {missing}")
     frame = df[cols].reset_index(drop=True)
+    if frame["lead_id"].isna().any():
+        raise ValueError("lead frame has rows without lead_id")
+    frame["lead_id"] = frame["lead_id"].astype("int64")
     for col in _NUMERIC_COLUMNS:
         # NaN for null; a non-numeric value is a caller bug and raises here, not in GX.
         frame[col] = pd.to_numeric(frame[col]).astype("float64")
@@ -148,7 +157,10 @@ def _raised(exception_info: Mapping[str, Any] | None) -> str | None:
 
 
 def find_rejects(df: pd.DataFrame, run_at: datetime) -> dict[int, list[str]]:
-    """lead_id -> sorted reasons, for every row of ``df`` that breaks a rule. Pure: no database."""
+    """lead_id -> sorted reasons, for every row of ``df`` that breaks a rule.
+
+    Pure (no database), so every rule can be tested on a few rows. Empty result = all clean.
+    """
     if run_at.tzinfo is None:
         raise ValueError("run_at must be timezone-aware")
     if df.empty:
@@ -156,10 +168,21 @@ def find_rejects(df: pd.DataFrame, run_at: datetime) -> dict[int, list[str]]:
     frame = _prepare(df)
 
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    # In memory only: no docs site (its temp dir), no progress bars, no analytics.
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+            analytics_enabled=False,
+        ),
+    )
     batch = (
         context.data_sources.add_pandas("campaigns")
         .add_dataframe_asset("run_leads")
@@ -184,7 +207,7 @@ def find_rejects(df: pd.DataFrame, run_at: datetime) -> dict[int, list[str]]:
             raise RuntimeError(f"{config.type} failed without an unexpected_index_list")
         reason = config.meta["reason"]
         for lead_id in lead_ids[np.asarray(index, dtype=np.int64)].tolist():
-            reasons.setdefault(int(lead_id), set()).add(reason)
+            reasons.setdefault(lead_id, set()).add(reason)
     return {lead_id: sorted(r) for lead_id, r in reasons.items()}
 
 
@@ -204,5 +227,5 @@ def validate_snapshot(engine: Engine, run_id: str, run_at: datetime) -> dict[str
             conn.exec_driver_sql(f"ANALYZE {_TEMP_TABLE}")
             conn.execute(statement("quality_insert_rejects"), params)
             conn.execute(statement("quality_flag_rejected"), params)
-    counts = Counter(reason for reasons in rejects.values() for reason in reasons)
+    counts = Counter(reason for found in rejects.values() for reason in found)
     return {"validated": len(df), "rejected": len(rejects), "reasons": dict(sorted(counts.items()))}

@@ -41,7 +41,7 @@ GRANTS = [("alice", 1), ("bob", 2), ("mia", 1), ("mia", 2), ("victor", 1)]
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if API_DIR in Path(str(item.fspath)).parents and item.get_closest_marker("timeout") is None:
+        if API_DIR in Path(str(item.path)).parents and item.get_closest_marker("timeout") is None:
             item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT))
 
 

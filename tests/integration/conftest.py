@@ -22,10 +22,10 @@ def run_dag(campaign_dag, engine):
     logical date and ``run_after`` = at (a manual run, as the API and the UI start them)."""
 
     def _run(at: datetime, conf: dict | None = None, manual: bool = False):
+        # Always both params: dag.test() keeps the last run_conf on the (shared) DAG object.
+        conf = {"campaign_id": None, "lead_id": None, **(conf or {})}
         if manual:
-            dr = campaign_dag.test(run_after=at, logical_date=None, run_conf=conf or {})
-        else:
-            dr = campaign_dag.test(logical_date=at, run_conf=conf or {})
-        return dr
+            return campaign_dag.test(run_after=at, logical_date=None, run_conf=conf)
+        return campaign_dag.test(logical_date=at, run_conf=conf)
 
     return _run

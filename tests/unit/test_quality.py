@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from include.campaigns import quality
 from include.campaigns.quality import LEAD_EXPECTATIONS, build_suite, find_rejects, validate_snapshot
 
 RUN_AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -33,11 +35,30 @@ def test_rules_are_data_and_build_a_suite():
         "score_missing", "score_out_of_range", "unknown_stage", "broker_missing", "malformed_email",
         "malformed_phone", "activity_in_future", "duplicate_lead_id",
     }
-    assert len(build_suite().expectations) == len(LEAD_EXPECTATIONS)
+    assert all(set(rule) == {"expectation", "kwargs", "reason"} for rule in LEAD_EXPECTATIONS)
+    assert json.loads(json.dumps(LEAD_EXPECTATIONS)) == LEAD_EXPECTATIONS  # plain data
+    suite = build_suite()
+    assert [e.meta["reason"] for e in suite.expectations] == [rule["reason"] for rule in LEAD_EXPECTATIONS]
+
+
+def test_unknown_expectation_name_is_an_error(monkeypatch):
+    monkeypatch.setattr(quality, "LEAD_EXPECTATIONS", [{"expectation": "ExpectMagic", "kwargs": {}, "reason": "x"}])
+    with pytest.raises(ValueError, match="ExpectMagic"):
+        build_suite()
+
+
+def test_an_expectation_that_cannot_run_is_an_error_not_a_pass(monkeypatch):
+    broken = {"expectation": "ExpectColumnValuesToBeBetween", "kwargs": {"column": "stage", "min_value": 0},
+              "reason": "nonsense"}
+    monkeypatch.setattr(quality, "LEAD_EXPECTATIONS", [*LEAD_EXPECTATIONS, broken])
+    with pytest.raises(RuntimeError, match="could not run"):
+        find_rejects(frame({}), RUN_AT)
 
 
 def test_clean_frame_has_no_rejects():
-    assert find_rejects(frame({}, {"email": None, "phone": None, "last_activity_at": None}), RUN_AT) == {}
+    df = frame({}, {"email": None, "phone": None, "last_activity_at": None})
+    df["full_name"] = "Ana"  # columns no rule reads are ignored
+    assert find_rejects(df, RUN_AT) == {}
 
 
 def test_empty_frame_has_no_rejects():
@@ -59,7 +80,9 @@ def test_score_as_nullable_integers():
     assert find_rejects(df, RUN_AT) == {2: ["score_out_of_range"], 3: ["score_missing"]}
 
 
-@pytest.mark.parametrize(("stage", "ok"), [("won", True), ("visit_scheduled", True), ("Won", False), ("bogus", False), (None, False)])
+@pytest.mark.parametrize(
+    ("stage", "ok"), [("won", True), ("visit_scheduled", True), ("Won", False), ("bogus", False), (None, False)]
+)
 def test_stage(stage, ok):
     assert find_rejects(frame({"stage": stage}), RUN_AT) == ({} if ok else {1: ["unknown_stage"]})
 
@@ -109,7 +132,11 @@ def test_phone(phone, ok):
 
 def test_activity_at_run_time_passes_one_second_later_fails():
     rejects = find_rejects(
-        frame({"last_activity_at": RUN_AT}, {"last_activity_at": RUN_AT + timedelta(seconds=1)}, {"last_activity_at": None}),
+        frame(
+            {"last_activity_at": RUN_AT},
+            {"last_activity_at": RUN_AT + timedelta(seconds=1)},
+            {"last_activity_at": None},
+        ),
         RUN_AT,
     )
     assert rejects == {2: ["activity_in_future"]}
@@ -162,6 +189,11 @@ def test_several_problems_give_every_reason_sorted():
 def test_missing_column_is_an_error():
     with pytest.raises(ValueError, match="phone"):
         find_rejects(frame({}).drop(columns=["phone"]), RUN_AT)
+
+
+def test_missing_lead_id_is_an_error():
+    with pytest.raises(ValueError, match="lead_id"):
+        find_rejects(frame({"lead_id": None}, {}), RUN_AT)
 
 
 # --- validate_snapshot, against PostgreSQL -----------------------------------------------------

@@ -1,0 +1,144 @@
+"""The plugin inside a real ``airflow api-server``: Airflow's login, Airflow's JWT, Airflow's DAG runs.
+
+Needs dags/campaign_executor.py (the DAG the apply-to-lead endpoint triggers). Runs in a throw-away
+AIRFLOW_HOME on a free port; the server is always terminated.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from include.campaigns.config import PROJECT_ROOT
+from tests.api.conftest import AIRFLOW_USERS
+
+pytestmark = pytest.mark.integration
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+START_TIMEOUT = 90
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
+
+
+@contextmanager
+def api_server(env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    log_path = Path(env["AIRFLOW_HOME"]) / f"api-server-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env, cwd=env["AIRFLOW_HOME"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow api-server exited with {proc.returncode}:\n{_log_tail(log_path)}")
+            try:
+                if httpx.get(f"{base}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"airflow api-server not up after {START_TIMEOUT}s:\n{_log_tail(log_path)}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (start_new_session)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def _token(http: httpx.Client, username: str) -> str:
+    r = http.post("/auth/token", json={"username": username, "password": AIRFLOW_USERS[username]})
+    assert r.status_code == 201, r.text
+    return r.json()["access_token"]
+
+
+@pytest.mark.timeout(240)
+def test_admin_api_inside_the_airflow_api_server(airflow_home, db):
+    assert (PROJECT_ROOT / "dags" / "campaign_executor.py").exists(), "needs dags/campaign_executor.py"
+    with db.begin() as conn:
+        conn.execute(text("INSERT INTO broker_admins (username, broker_id) VALUES ('admin', 1), ('viewer', 1)"))
+    # What the dag-processor would do: parse dags/ and store campaign_executor in the metadata database.
+    done = subprocess.run([AIRFLOW, "dags", "reserialize"], env=airflow_home, cwd=airflow_home["AIRFLOW_HOME"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    with api_server(airflow_home) as base, httpx.Client(base_url=base, timeout=30) as http:
+        admin = {"Authorization": f"Bearer {_token(http, 'admin')}"}
+        viewer = {"Authorization": f"Bearer {_token(http, 'viewer')}"}
+        dag = http.get("/api/v2/dags/campaign_executor", headers=admin)
+        assert dag.status_code == 200, f"campaign_executor did not load in Airflow: {dag.text}\n{done.stdout[-2000:]}"
+
+        # Airflow's login and JWT guard the plugin
+        assert http.get("/api/v1/campaigns").status_code == 401
+        assert http.get("/api/v1/campaigns", headers={"Authorization": "Bearer not-a-jwt"}).status_code == 401
+        r = http.get("/api/v1/campaigns", headers=viewer)
+        assert r.status_code == 403 and "not an Airflow admin" in r.json()["detail"]
+
+        # The schema is served through the API server, with the mount prefix as its server URL
+        spec = http.get("/api/v1/openapi.json").json()
+        assert spec["servers"] == [{"url": "/api/v1"}]
+        assert "/campaigns/{campaign_id}/apply-to-lead/{lead_id}" in spec["paths"]
+
+        # The use case: create, add steps, activate, apply to a lead
+        r = http.post("/api/v1/campaigns", headers=admin, json={
+            "name": "Leads calientes", "channel": "whatsapp", "trigger_type": "LEAD_SCORE",
+            "trigger_config": {"threshold": 70}, "max_contacts": 2})
+        assert r.status_code == 201, r.text
+        campaign = r.json()
+        assert campaign["status"] == "DRAFT" and campaign["broker_id"] == 1
+        cid = campaign["id"]
+        r = http.post(f"/api/v1/campaigns/{cid}/steps", headers=admin,
+                      json={"step_number": 1, "action": "send_message", "message_template_id": 11})
+        assert r.status_code == 201, r.text
+        r = http.post(f"/api/v1/campaigns/{cid}/steps", headers=admin,
+                      json={"step_number": 2, "action": "update_stage", "delay_hours": 24, "config": {"stage": "contacted"}})
+        assert r.status_code == 201, r.text
+        r = http.post(f"/api/v1/campaigns/{cid}/status", headers=admin, json={"status": "ACTIVE"})
+        assert r.status_code == 200 and r.json()["status"] == "ACTIVE", r.text
+        assert http.post(f"/api/v1/campaigns/{cid}/apply-to-lead/201", headers=admin).status_code == 404
+
+        r = http.post(f"/api/v1/campaigns/{cid}/apply-to-lead/101", headers=admin)
+        assert r.status_code == 202, r.text
+        applied = r.json()
+        assert applied["conf"] == {"campaign_id": cid, "lead_id": 101}
+        assert isinstance(applied["dag_is_paused"], bool)
+
+        # The DAG run exists in Airflow, with that conf
+        run = http.get(f"/api/v2/dags/campaign_executor/dagRuns/{applied['dag_run_id']}", headers=admin)
+        assert run.status_code == 200, run.text
+        run = run.json()
+        assert run["conf"] == {"campaign_id": cid, "lead_id": 101}
+        assert run["run_type"] == "manual" and run["state"] == "queued"
+        assert run["triggering_user_name"] == "admin"
+
+        detail = http.get(f"/api/v1/campaigns/{cid}", headers=admin).json()
+        assert [s["step_number"] for s in detail["steps"]] == [1, 2]
+        # Airflow's own API is untouched
+        assert http.get("/api/v2/dags", headers=admin).status_code == 200
