@@ -18,16 +18,22 @@ apply_airflow_env_defaults()
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url():
+    """The test database URL; an embedded server this session started is stopped cleanly at the end."""
     from include.campaigns import embedded
     from include.campaigns.config import ENV_CONN, sqlalchemy_url
     from include.campaigns.db import get_engine, upgrade
 
+    started_here = False
     if not os.environ.get(ENV_CONN):
+        started_here = not embedded.is_running()
         os.environ[ENV_CONN] = embedded.ensure_running(os.environ.get("CAMPAIGNS_TEST_DB", "campaigns_test"))
     url = sqlalchemy_url(os.environ[ENV_CONN])
     upgrade(get_engine(url))
-    return url
+    yield url
+    get_engine(url).dispose()
+    if started_here and not os.environ.get("CAMPAIGNS_KEEP_DB"):
+        embedded.stop()
 
 
 @pytest.fixture

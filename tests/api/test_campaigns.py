@@ -369,3 +369,28 @@ def test_openapi_is_served_and_describes_the_endpoints(client):
     assert set(paths[f"{API}/campaigns/{{campaign_id}}/status"]["post"]["responses"]) >= {"200", "404", "409", "422"}
     assert "AirflowJWT" in spec["components"]["securitySchemes"]
     assert client.get(f"{API}/docs").status_code == 200
+
+
+def test_concurrent_requests_for_the_same_step_number(app, client, db):
+    """The campaign row lock serialises writers: one request wins, the other gets a clean 409."""
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    c = new_campaign(client)
+    results: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def post() -> None:
+        with TestClient(app, headers={"Authorization": "Bearer alice-token"}, raise_server_exceptions=False) as tc:
+            barrier.wait(timeout=10)
+            r = tc.post(f"{API}/campaigns/{c['id']}/steps", json={"step_number": 1, "action": "make_call"})
+            results.append(r.status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == [201, 409, 409, 409]
+    assert len(client.get(f"{API}/campaigns/{c['id']}").json()["steps"]) == 1

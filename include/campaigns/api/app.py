@@ -25,13 +25,13 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response,
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from include.campaigns.api import service
 from include.campaigns.api.auth import InvalidToken, Principal, TokenValidator, airflow_token_validator
@@ -279,7 +279,11 @@ def apply_to_lead(campaign_id: CampaignId, lead_id: LeadId, admin: AdminDep, req
     conf = {"campaign_id": campaign_id, "lead_id": lead_id}
     trigger: DagRunTrigger = request.app.state.dag_trigger
     dag_id: str = request.app.state.dag_id
-    run = trigger(dag_id, conf, admin.username)
+    try:
+        run = trigger(dag_id, conf, admin.username)
+    except SQLAlchemyError as exc:  # Airflow's metadata database, not the campaign database
+        log.exception("could not create the DAG run")
+        raise ApiError(503, f"could not create the {dag_id} run in Airflow ({type(exc).__name__}), retry later") from exc
     if isinstance(run, str):
         run = TriggeredRun(dag_run_id=run)
     return {
