@@ -8,7 +8,6 @@ SQLAlchemy connection, so they share its transaction.
 from __future__ import annotations
 
 import functools
-import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -73,34 +72,25 @@ def truncate_all(engine: Engine) -> None:
         conn.exec_driver_sql(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE")
 
 
-def _copy_value(value: object) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (list, tuple)):
-        inner = ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value)
-        value = "{" + inner + "}"
-    s = str(value)
-    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
-    """COPY ``rows`` into ``table`` inside the connection's transaction; return the count."""
-    buf = io.StringIO()
-    n = 0
-    for row in rows:
-        buf.write("\t".join(_copy_value(v) for v in row))
-        buf.write("\n")
-        n += 1
-    if n == 0:
-        return 0
+    """COPY ``rows`` into ``table`` inside the connection's transaction; return the count.
+
+    psycopg's ``write_row`` adapts each Python value (str, int, datetime, bool, list -> array)
+    in C, which is what makes a million-row COPY cheap.
+    """
     raw = conn.connection.driver_connection
-    cols = ", ".join(columns)
+    n = 0
     with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            copy.write(buf.getvalue())
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
     return n
+
+
+def analyze(conn: Connection, table: str) -> None:
+    """Fresh statistics for a table just bulk-loaded, before the planner relies on them."""
+    conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def temp_table_like(conn: Connection, name: str, columns_sql: str) -> None:

@@ -303,7 +303,7 @@ def _write_outcome(conn: Connection, run: RunContext, data: ChunkData, out: Chun
         )
         copy_rows(conn, "enrolment_progress",
                   ("campaign_id", "lead_id", "last_step_number", "last_step_at", "contacts_made", "status"),
-                  ((e.campaign_id, e.lead_id, e.last_step_number, e.anchor_at.isoformat(), e.contacts_made, e.status)
+                  ((e.campaign_id, e.lead_id, e.last_step_number, e.anchor_at, e.contacts_made, e.status)
                    for e in touched))
         conn.execute(statement("save_enrolment_progress"), {"run_at": run.run_at})
     if out.stage_moves:
@@ -319,13 +319,13 @@ def _write_outcome(conn: Connection, run: RunContext, data: ChunkData, out: Chun
         )
         copy_rows(conn, "lead_stage_history",
                   ("lead_id", "from_stage", "to_stage", "changed_at", "campaign_id", "step_number", "run_id"),
-                  ((lead, frm, to, run.run_at.isoformat(), c, s, run.run_id) for lead, frm, to, c, s in out.stage_moves))
+                  ((lead, frm, to, run.run_at, c, s, run.run_id) for lead, frm, to, c, s in out.stage_moves))
     if out.appointments:
         copy_rows(conn, "appointments",
                   ("broker_id", "lead_id", "agent_id", "starts_at", "ends_at", "campaign_id", "step_number", "run_id",
                    "created_at"),
-                  ((b, lead, a, start.isoformat(), (start + MEETING_LENGTH).isoformat(), c, s, run.run_id,
-                    run.run_at.isoformat()) for b, lead, a, start, c, s in out.appointments))
+                  ((b, lead, a, start, start + MEETING_LENGTH, c, s, run.run_id,
+                    run.run_at) for b, lead, a, start, c, s in out.appointments))
     return written
 
 

@@ -8,7 +8,7 @@ are added to campaign_stats, in the same statement and transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -45,6 +45,8 @@ def write_logs(conn: Connection, rows: Sequence[LogRow]) -> dict[str, int]:
         "CREATE TEMP TABLE log_batch ON COMMIT DROP AS "
         f"SELECT {', '.join(LOG_COLUMNS)} FROM campaign_logs WITH NO DATA"
     )
-    copy_rows(conn, "log_batch", LOG_COLUMNS, (astuple(r) for r in rows))
+    copy_rows(conn, "log_batch", LOG_COLUMNS, (
+        (r.campaign_id, r.lead_id, r.step_number, r.action, r.status, r.reason, r.executed_at, r.run_id, r.channel,
+         r.broker_id) for r in rows))
     sent, failed, skipped = conn.execute(statement("write_logs"), {"updated_at": rows[0].executed_at}).one()
     return {"SENT": int(sent), "FAILED": int(failed), "SKIPPED": int(skipped)}

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from include.campaigns import domain
-from include.campaigns.db import copy_rows, statement
+from include.campaigns.db import analyze, copy_rows, statement
 from include.campaigns.logs import LogRow, write_logs
 from include.campaigns.run import RunContext, record_counts
 from rules.triggers import TriggerDefinition, evaluate
 
 SCRATCH_TABLES = ("run_leads", "run_trigger_matches", "run_plan")
+ANALYZE_AFTER = 5_000  # rows bulk-loaded in a run after which the planner needs fresh statistics
 
 
 def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
@@ -30,6 +31,8 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
             raise LookupError(f"lead {run.lead_id} disappeared before the run could read it")
         counts = {"leads_staged": staged}
         record_counts(conn, run.run_id, counts)
+        if staged > ANALYZE_AFTER:
+            analyze(conn, "run_leads")
     return counts
 
 
@@ -86,6 +89,8 @@ def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     params = {"run_id": run.run_id, "run_at": run.run_at}
     with engine.begin() as conn:
         enrolled = conn.execute(statement("enrol_matches"), params).rowcount
+        if enrolled > ANALYZE_AFTER:
+            analyze(conn, "campaign_enrolments")
         counts: dict[str, Any] = {"enrolled": enrolled}
         if run.mode == "sweep":
             counts["snapshots_advanced"] = conn.execute(statement("advance_snapshots"), params).rowcount
@@ -128,6 +133,8 @@ def plan_due_steps(engine: Engine, run: RunContext, max_chunks: int = 16, min_ch
         chunks = max(1, min(max_chunks, math.ceil(due / max(1, min_chunk_size)))) if due else 0
         if chunks > 1:
             conn.execute(statement("split_plan"), {"run_id": run.run_id, "chunks": chunks})
+        if due > ANALYZE_AFTER:
+            analyze(conn, "run_plan")
         record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": chunks})
     return list(range(chunks))
 

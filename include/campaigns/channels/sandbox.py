@@ -47,7 +47,7 @@ class SandboxAdapter:
             rows.append((
                 msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
                 msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error,
-                msg.requested_at.isoformat(),
+                msg.requested_at,
             ))
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
