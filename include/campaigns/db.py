@@ -23,7 +23,7 @@ DATA_TABLES = (
     "leads", "agents", "brokers", "message_templates", "campaigns", "campaign_steps", "campaign_logs",
     "campaign_stats", "campaign_enrolments", "lead_snapshots", "lead_rejects", "run_leads",
     "run_trigger_matches", "run_plan", "pipeline_runs", "outbound_messages", "appointments",
-    "lead_stage_history",
+    "lead_stage_history", "sweep_state", "campaign_evaluations",
 )
 
 

@@ -26,7 +26,8 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     """Copy the leads this run looks at into run_leads, with the stage of their previous snapshot."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_leads WHERE run_id = :r"), {"r": run.run_id})
-        staged = conn.execute(statement("stage_leads"), {"run_id": run.run_id, "lead_id": run.lead_id}).rowcount
+        staged = conn.execute(statement("stage_leads"),
+                              {"run_id": run.run_id, "lead_id": run.lead_id, "run_at": run.run_at}).rowcount
         if run.mode == "apply" and staged == 0:
             raise LookupError(f"lead {run.lead_id} disappeared before the run could read it")
         counts = {"leads_staged": staged}
@@ -36,21 +37,27 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     return counts
 
 
-def trigger_definitions(engine: Engine, run: RunContext) -> list[TriggerDefinition]:
+def trigger_definitions(engine: Engine, run: RunContext) -> list[tuple[TriggerDefinition, str]]:
+    """The campaigns this run evaluates, each with the hash of its trigger definition."""
     if run.mode == "apply":
         where, params = "id = :id AND status = 'ACTIVE'", {"id": run.campaign_id}
     else:
         where, params = "status = 'ACTIVE' AND trigger_type <> 'MANUAL'", {}
     with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"SELECT id, broker_id, trigger_type, trigger_config FROM campaigns WHERE {where} ORDER BY id"), params
-        ).all()
-    return [TriggerDefinition(r.id, r.broker_id, r.trigger_type, r.trigger_config or {}) for r in rows]
+        rows = conn.execute(text(
+            "SELECT id, broker_id, trigger_type, trigger_config, "
+            "md5(broker_id::text || trigger_type || trigger_config::text) AS definition_hash "
+            f"FROM campaigns WHERE {where} ORDER BY id"), params).all()
+    return [(TriggerDefinition(r.id, r.broker_id, r.trigger_type, r.trigger_config or {}), r.definition_hash)
+            for r in rows]
 
 
 def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
-    """Ask the rulesets which (campaign, lead) pairs trigger; store the matches for enrolment."""
-    definitions = trigger_definitions(engine, run)
+    """Ask the rulesets which (campaign, lead) pairs trigger; store the matches for enrolment.
+
+    A sweep also records which trigger definitions it evaluated (see stage_leads.sql)."""
+    evaluated = trigger_definitions(engine, run)
+    definitions = [d for d, _ in evaluated]
     candidates = 0
 
     def events(rows):
@@ -75,10 +82,15 @@ def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
             {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id},
             execution_options={"yield_per": 20_000},
         )
-        matches = evaluate(definitions, events(rows))
+        matches = sorted(set(evaluate(definitions, events(rows))))
         copy_rows(conn, "run_trigger_matches", ("run_id", "campaign_id", "lead_id"),
-                  ((run.run_id, c, lead) for c, lead in sorted(set(matches))))
-        counts = {"trigger_candidates": candidates, "trigger_matches": len(set(matches)),
+                  ((run.run_id, c, lead) for c, lead in matches))
+        if run.mode == "sweep" and evaluated:
+            conn.execute(statement("record_evaluations"), {
+                "ids": [d.campaign_id for d, _ in evaluated], "hashes": [h for _, h in evaluated],
+                "run_at": run.run_at, "run_id": run.run_id,
+            })
+        counts = {"trigger_candidates": candidates, "trigger_matches": len(matches),
                   "active_trigger_campaigns": len(definitions)}
         record_counts(conn, run.run_id, counts)
     return counts
@@ -94,6 +106,7 @@ def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
         counts: dict[str, Any] = {"enrolled": enrolled}
         if run.mode == "sweep":
             counts["snapshots_advanced"] = conn.execute(statement("advance_snapshots"), params).rowcount
+            conn.execute(statement("record_sweep"), params)
         else:
             counts.update(_apply_outcome(conn, run, enrolled))
         record_counts(conn, run.run_id, counts)

@@ -2,5 +2,11 @@
 
 from include.campaigns.channels.base import ChannelAdapter, DeliveryResult, OutboundMessage
 from include.campaigns.channels.registry import load_adapters
+from include.campaigns.channels.resilient import (
+    ProviderError, ProviderTimeout, ResilientAdapter, ResilientDelivery, RetryPolicy, deliver_with_retries,
+)
 
-__all__ = ["ChannelAdapter", "DeliveryResult", "OutboundMessage", "load_adapters"]
+__all__ = [
+    "ChannelAdapter", "DeliveryResult", "OutboundMessage", "ProviderError", "ProviderTimeout", "ResilientAdapter",
+    "ResilientDelivery", "RetryPolicy", "deliver_with_retries", "load_adapters",
+]

@@ -26,17 +26,29 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class DeliveryResult:
+    """The provider's answer for one message. ``retryable``: the provider refused it for a transient
+    reason and did *not* send it (HTTP 429/5xx before processing), so asking again is safe with any
+    provider; ``include/campaigns/channels/resilient.py`` retries those, with the same key."""
+
     idempotency_key: str
     ok: bool
     provider_ref: str | None = None
     error: str | None = None
+    retryable: bool = False
 
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
     """Deliver a batch; return one result per message, in any order. Must not raise for a
     per-message failure (that is a result with ok=False); may raise when the whole provider
-    is unreachable, which fails every message of the batch."""
+    is unreachable, which fails every message of the batch (raise ``ProviderError`` with an
+    HTTP-like status, ``TimeoutError`` or ``ConnectionError`` so the retry policy can tell a
+    transient failure from a permanent one).
+
+    The registry makes every adapter resilient (``channels/resilient.py``): per-call timeout, bounded retries
+    with backoff, and the same idempotency key on every attempt. An adapter whose provider cannot
+    deduplicate by key sets ``idempotent = False``: a call that may have gone out is then never
+    repeated."""
 
     channel: str
 

@@ -3,6 +3,10 @@
 A connection's extra ``{"adapter": "sandbox"}`` (the default) or ``{"adapter": "pkg.module:Class"}``
 picks the adapter; the whole connection (login, password, host, extra) is handed to it as
 settings, so provider credentials stay in Airflow connections.
+
+Every adapter built here gets the retry policy of ``resilient.py`` (per-call timeout, bounded
+retries with backoff, same idempotency key on every attempt), configured by the same extra:
+``timeout_seconds``, ``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from include.campaigns.channels.base import ChannelAdapter
+from include.campaigns.channels.resilient import RetryPolicy, make_resilient
 from include.campaigns.channels.sandbox import SandboxAdapter
 
 ADAPTER_CHANNELS = ("whatsapp", "sms", "email", "voice")
@@ -47,6 +52,7 @@ def load_adapters(engine: Engine, overrides: dict[str, ChannelAdapter] | None = 
             adapters[channel] = overrides[channel]
             continue
         settings = _connection_settings(channel)
-        spec = (settings.get("extra") or {}).get("adapter", "sandbox")
-        adapters[channel] = _factory(spec)(channel=channel, settings=settings, engine=engine)
+        extra = settings.get("extra") or {}
+        adapter = _factory(extra.get("adapter", "sandbox"))(channel=channel, settings=settings, engine=engine)
+        adapters[channel] = make_resilient(adapter, RetryPolicy.from_extra(extra))
     return adapters

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
+from include.campaigns.channels.resilient import ResilientDelivery
 from include.campaigns.db import copy_rows, statement
 
 UNREACHABLE_PREFIX = "+1500555"
@@ -30,16 +31,16 @@ def _refusal(message: OutboundMessage) -> str | None:
     return "unreachable number" if message.recipient.startswith(UNREACHABLE_PREFIX) else None
 
 
-class SandboxAdapter:
+class SandboxAdapter(ResilientDelivery):
+    idempotent = True  # outbound_messages.idempotency_key is unique: a repeated key returns the first answer
+
     def __init__(self, channel: str, settings: dict | None = None, engine: Engine | None = None) -> None:
         if engine is None:
             raise ValueError("the sandbox adapter records into the campaign database: pass engine")
         self.channel = channel
         self.engine = engine
 
-    def deliver(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
-        if not messages:
-            return []
+    def deliver_once(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
         rows = []
         for msg in messages:
             error = _refusal(msg)

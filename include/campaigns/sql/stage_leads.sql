@@ -1,8 +1,39 @@
--- Stage the run's leads (all of them in a sweep, one in apply mode) with the stage of their last snapshot.
+-- Stage the leads this run must look at, with the stage of their last snapshot.
+-- Apply mode: the one lead. Sweep: only what can trigger something new --
+--   * leads never seen, or changed since their snapshot (stage, score, activity, broker, updated_at);
+--   * every lead of a broker with an automatic campaign the last sweep did not evaluate as it is now;
+--   * leads that crossed an INACTIVITY threshold since the last sweep (unchanged leads cannot trigger
+--     LEAD_SCORE or STAGE_CHANGE again: their earlier verdict stands, and a match is enrolled already).
+WITH last_sweep AS (
+    SELECT last_sweep_at FROM sweep_state WHERE id = 1
+), automatic AS (
+    SELECT c.broker_id, c.trigger_type, c.trigger_config,
+           coalesce(e.definition_hash = md5(c.broker_id::text || c.trigger_type || c.trigger_config::text)
+                    AND e.evaluated_at = (SELECT last_sweep_at FROM last_sweep), false) AS up_to_date
+    FROM campaigns c
+    LEFT JOIN campaign_evaluations e ON e.campaign_id = c.id
+    WHERE c.status = 'ACTIVE' AND c.trigger_type IN ('LEAD_SCORE', 'STAGE_CHANGE', 'INACTIVITY')
+), full_brokers AS (
+    SELECT DISTINCT broker_id FROM automatic WHERE NOT up_to_date
+), idle_windows AS (
+    SELECT broker_id,
+           (SELECT last_sweep_at FROM last_sweep) - CAST(trigger_config->>'days' AS numeric) * interval '1 day' AS after,
+           CAST(:run_at AS timestamptz) - CAST(trigger_config->>'days' AS numeric) * interval '1 day' AS upto
+    FROM automatic
+    WHERE up_to_date AND trigger_type = 'INACTIVITY'
+)
 INSERT INTO run_leads (run_id, lead_id, broker_id, full_name, email, phone, stage, score, last_activity_at,
                        assigned_agent_id, do_not_contact, timezone, updated_at, prev_stage, is_new)
 SELECT :run_id, l.id, l.broker_id, l.full_name, l.email, l.phone, l.stage, l.score, l.last_activity_at,
        l.assigned_agent_id, l.do_not_contact, l.timezone, l.updated_at, s.stage, s.lead_id IS NULL
 FROM leads l
 LEFT JOIN lead_snapshots s ON s.lead_id = l.id
-WHERE CAST(:lead_id AS bigint) IS NULL OR l.id = CAST(:lead_id AS bigint)
+WHERE CASE
+    WHEN CAST(:lead_id AS bigint) IS NOT NULL THEN l.id = CAST(:lead_id AS bigint)
+    ELSE s.lead_id IS NULL
+      OR (s.broker_id, s.stage, s.score, s.last_activity_at, s.updated_at)
+         IS DISTINCT FROM (l.broker_id, l.stage, l.score, l.last_activity_at, l.updated_at)
+      OR l.broker_id IN (SELECT broker_id FROM full_brokers)
+      OR EXISTS (SELECT 1 FROM idle_windows w
+                 WHERE w.broker_id = l.broker_id AND l.last_activity_at > w.after AND l.last_activity_at <= w.upto)
+END

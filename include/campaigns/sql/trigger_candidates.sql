@@ -1,6 +1,8 @@
--- One row per (valid staged lead, ACTIVE campaign of the same broker) that the rules should judge.
+-- One row per (valid staged lead, ACTIVE campaign of the same broker) the rules should judge.
 -- A sweep skips MANUAL campaigns and pairs already enrolled (dedup: a re-match changes nothing);
--- an apply judges exactly the requested pair.
+-- an apply judges exactly the requested pair. Each trigger adds a loose pre-filter (a superset of
+-- what its rule accepts: >= for >, a day of slack on inactivity) so the rule engine sees only pairs
+-- that can match; the boundaries are still decided by the rules.
 SELECT r.lead_id, c.id AS campaign_id, r.broker_id, r.score, r.stage,
        (r.prev_stage IS NOT NULL AND r.prev_stage <> r.stage) AS stage_changed,
        CAST(extract(epoch FROM (CAST(:run_at AS timestamptz) - r.last_activity_at)) / 86400.0 AS float8)
@@ -15,3 +17,10 @@ WHERE r.run_id = :run_id
          AND NOT EXISTS (SELECT 1 FROM campaign_enrolments e WHERE e.campaign_id = c.id AND e.lead_id = r.lead_id))
      OR c.id = CAST(:campaign_id AS bigint)
   )
+  AND CASE c.trigger_type
+        WHEN 'LEAD_SCORE' THEN r.score >= CAST(c.trigger_config->>'threshold' AS numeric)
+        WHEN 'STAGE_CHANGE' THEN r.stage = c.trigger_config->>'to_stage'
+        WHEN 'INACTIVITY' THEN r.last_activity_at
+             <= CAST(:run_at AS timestamptz) - (CAST(c.trigger_config->>'days' AS numeric) - 1) * interval '1 day'
+        ELSE true
+      END
