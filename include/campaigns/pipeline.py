@@ -7,7 +7,6 @@ writes are guarded by unique keys.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -139,13 +138,13 @@ def _apply_outcome(conn, run: RunContext, enrolled: int) -> dict[str, Any]:
 
 def plan_due_steps(engine: Engine, run: RunContext, max_chunks: int = 16, min_chunk_size: int = 2000) -> list[int]:
     """Write the run's plan (enrolments with a due step) split into chunks; return the chunk numbers."""
-    params = {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id, "lead_id": run.lead_id}
+    params = {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id, "lead_id": run.lead_id,
+              "max_chunks": max_chunks, "min_chunk_size": max(1, min_chunk_size)}
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_plan WHERE run_id = :r"), {"r": run.run_id})
         due = conn.execute(statement("plan_due_enrolments"), params).rowcount
-        chunks = max(1, min(max_chunks, math.ceil(due / max(1, min_chunk_size)))) if due else 0
-        if chunks > 1:
-            conn.execute(statement("split_plan"), {"run_id": run.run_id, "chunks": chunks})
+        chunks = conn.execute(text("SELECT count(DISTINCT chunk_no) FROM run_plan WHERE run_id = :r"),
+                              {"r": run.run_id}).scalar_one()
         if due > ANALYZE_AFTER:
             analyze(conn, "run_plan")
         record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": chunks})

@@ -26,15 +26,20 @@ class OutboundMessage:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """The provider's answer for one message. ``retryable``: the provider refused it for a transient
-    reason and did *not* send it (HTTP 429/5xx before processing), so asking again is safe with any
-    provider; ``include/campaigns/channels/resilient.py`` retries those, with the same key."""
+    """The provider's answer for one message.
+
+    ``retryable``: the failure is transient (HTTP 429/5xx, a timeout, a dropped connection), so
+    asking again may succeed; ``maybe_sent``: the message may have gone out all the same (no answer
+    in time, connection reset after the request was written). ``channels/resilient.py`` retries a
+    retryable result with the same idempotency key -- a ``maybe_sent`` one only when the provider
+    deduplicates by key."""
 
     idempotency_key: str
     ok: bool
     provider_ref: str | None = None
     error: str | None = None
     retryable: bool = False
+    maybe_sent: bool = False
 
 
 @runtime_checkable

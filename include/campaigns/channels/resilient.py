@@ -128,59 +128,57 @@ def _describe(exc: BaseException) -> str:
 def deliver_with_retries(call: Callable[[list[OutboundMessage]], list[DeliveryResult]],
                          messages: Sequence[OutboundMessage], policy: RetryPolicy, *, channel: str,
                          idempotent: bool = True, sleep: Callable[[float], None] = time.sleep) -> list[DeliveryResult]:
-    """One result per message, after at most ``policy.max_attempts`` calls; never raises for a provider failure."""
+    """One result per message, after at most ``policy.max_attempts`` calls; never raises for a provider failure.
+
+    Each attempt re-sends only the messages still without a final answer, with their own keys.
+    """
     pending: dict[str, OutboundMessage] = {m.idempotency_key: m for m in messages}
     final: dict[str, DeliveryResult] = {}
-    last_error: dict[str, DeliveryResult] = {}
+    last: dict[str, DeliveryResult] = {}
     attempt = 0
+
+    def settle(key: str, r: DeliveryResult) -> None:
+        """A failure that will not be retried: the provider's reason, plus what we know of the outcome."""
+        error = r.error or "failed"
+        if r.maybe_sent and not idempotent:
+            error += f" (outcome unknown; not retried: the {channel} provider does not deduplicate)"
+        elif r.maybe_sent:
+            error += (f" (after {attempt} attempt{'s' if attempt > 1 else ''}; the message may have gone out"
+                      " and is not sent again)")
+        final[key] = DeliveryResult(key, False, r.provider_ref, error, r.retryable, r.maybe_sent)
+
     while pending and attempt < policy.max_attempts:
         attempt += 1
-        batch = list(pending.values())
         try:
-            results = _call_with_timeout(call, batch, policy.timeout_seconds, channel)
-        except Exception as exc:
+            results = _call_with_timeout(call, list(pending.values()), policy.timeout_seconds, channel)
+        except Exception as exc:  # the whole call failed: every pending message shares the reason
             retryable, maybe_sent = classify(exc)
-            reason = _describe(exc)  # the provider's own words: they go to the campaign log
-            if isinstance(exc, ProviderTimeout):
-                reason += (f" (after {attempt} attempt{'s' if attempt > 1 else ''}; the message may have gone out"
-                           " and is not sent again)")
-            if retryable and maybe_sent and not idempotent:
-                reason = (f"{_describe(exc)} (outcome unknown; not retried because the {channel} provider "
-                          "does not deduplicate by idempotency key)")
-                retryable = False
-            for key in pending:
-                last_error[key] = DeliveryResult(key, False, error=reason, retryable=retryable)
-            if not retryable:
-                break
-            log.warning("%s provider call %d/%d failed (%s); %d message(s) pending", channel, attempt,
-                        policy.max_attempts, reason, len(pending))
-        else:
-            answered = {r.idempotency_key: r for r in results}
-            retry: dict[str, OutboundMessage] = {}
-            for key, msg in pending.items():
-                r = answered.get(key)
-                if r is None:  # the provider said nothing about it: it may have it
-                    if idempotent:
-                        retry[key] = msg
-                        last_error[key] = DeliveryResult(key, False, error="no answer for this message from the "
-                                                         f"{channel} provider (may have gone out; not sent again)")
-                    else:
-                        final[key] = DeliveryResult(key, False, error="no answer for this message (outcome unknown; "
-                                                    "not retried: the provider does not deduplicate)")
-                elif not r.ok and r.retryable:
-                    retry[key] = msg
-                    last_error[key] = r
-                else:
-                    final[key] = r
-            pending = retry
-            if pending:
-                log.warning("%s provider: %d message(s) to retry after attempt %d/%d", channel, len(pending),
-                            attempt, policy.max_attempts)
-        if pending and attempt < policy.max_attempts:
-            sleep(policy.backoff(attempt))
-    for key in pending:
-        final[key] = last_error[key]
-    return [final[m.idempotency_key] for m in messages if m.idempotency_key in final]
+            # The provider's own words go to the campaign log. For a deduplicating provider "may have gone
+            # out" changes nothing but the wording, which only a timeout gets; otherwise it blocks the retry.
+            flag = maybe_sent and (isinstance(exc, TimeoutError) or not idempotent)
+            results = [DeliveryResult(key, False, error=_describe(exc), retryable=retryable, maybe_sent=flag)
+                       for key in pending]
+        answered = {r.idempotency_key: r for r in results}
+        retry: dict[str, OutboundMessage] = {}
+        for key, msg in pending.items():
+            r = answered.get(key) or DeliveryResult(key, False, error=f"no answer for this message from the {channel} "
+                                                    "provider", retryable=True, maybe_sent=True)
+            if r.ok:
+                final[key] = r
+            elif r.retryable and (idempotent or not r.maybe_sent):
+                retry[key] = msg
+                last[key] = r
+            else:
+                settle(key, r)
+        pending = retry
+        if pending:
+            log.warning("%s provider: %d message(s) failed transiently on attempt %d/%d (%s)", channel, len(pending),
+                        attempt, policy.max_attempts, next(iter(last[k] for k in pending)).error)
+            if attempt < policy.max_attempts:
+                sleep(policy.backoff(attempt))
+    for key in pending:  # still failing after the last attempt
+        settle(key, last[key])
+    return [final[m.idempotency_key] for m in messages]
 
 
 class ResilientDelivery:
