@@ -7,6 +7,9 @@ writes are guarded by unique keys.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -51,37 +54,45 @@ def trigger_definitions(engine: Engine, run: RunContext) -> list[tuple[TriggerDe
             for r in rows]
 
 
+EVENT_FIELDS = ("lead_id", "campaign_id", "broker_id", "score", "stage", "stage_changed", "days_inactive")
+PARALLEL_EVENTS = 100_000  # events per worker below which starting a worker process costs more than it saves
+
+
+def rule_workers() -> int:
+    return max(1, int(os.environ.get("CAMPAIGNS_RULE_WORKERS", os.cpu_count() or 1)))
+
+
+def _evaluate_shard(definitions: list[TriggerDefinition], rows: list[tuple], mode: str) -> list[tuple[int, int]]:
+    """Evaluate one shard of candidate rows (a worker process may run this)."""
+    events = ({**dict(zip(EVENT_FIELDS, r)), "stage_changed": bool(r[5]), "mode": mode} for r in rows)
+    return evaluate(definitions, events)
+
+
+def match_candidates(definitions: list[TriggerDefinition], rows: list[tuple], mode: str) -> list[tuple[int, int]]:
+    """durable-rules spends its time in Python per event, so big runs are sharded over processes
+    (spawned: a worker shares no database connection with the task)."""
+    workers = min(rule_workers(), len(rows) // PARALLEL_EVENTS or 1)
+    if workers <= 1:
+        return _evaluate_shard(definitions, rows, mode)
+    shards = [rows[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = pool.map(_evaluate_shard, [definitions] * workers, shards, [mode] * workers)
+        return [m for part in parts for m in part]
+
+
 def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
     """Ask the rulesets which (campaign, lead) pairs trigger; store the matches for enrolment.
 
     A sweep also records which trigger definitions it evaluated (see stage_leads.sql)."""
     evaluated = trigger_definitions(engine, run)
     definitions = [d for d, _ in evaluated]
-    candidates = 0
-
-    def events(rows):
-        nonlocal candidates
-        for r in rows:
-            candidates += 1
-            yield {
-                "lead_id": r.lead_id,
-                "campaign_id": r.campaign_id,
-                "broker_id": r.broker_id,
-                "score": r.score,
-                "stage": r.stage,
-                "stage_changed": bool(r.stage_changed),
-                "days_inactive": r.days_inactive,
-                "mode": run.mode,
-            }
-
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_trigger_matches WHERE run_id = :r"), {"r": run.run_id})
-        rows = conn.execute(
+        rows = [tuple(r) for r in conn.execute(
             statement("trigger_candidates"),
             {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id},
-            execution_options={"yield_per": 20_000},
-        )
-        matches = sorted(set(evaluate(definitions, events(rows))))
+        )]
+        matches = sorted(set(match_candidates(definitions, rows, run.mode))) if definitions else []
         copy_rows(conn, "run_trigger_matches", ("run_id", "campaign_id", "lead_id"),
                   ((run.run_id, c, lead) for c, lead in matches))
         if run.mode == "sweep" and evaluated:
@@ -89,7 +100,7 @@ def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
                 "ids": [d.campaign_id for d, _ in evaluated], "hashes": [h for _, h in evaluated],
                 "run_at": run.run_at, "run_id": run.run_id,
             })
-        counts = {"trigger_candidates": candidates, "trigger_matches": len(matches),
+        counts = {"trigger_candidates": len(rows), "trigger_matches": len(matches),
                   "active_trigger_campaigns": len(definitions)}
         record_counts(conn, run.run_id, counts)
     return counts
