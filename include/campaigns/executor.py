@@ -175,16 +175,20 @@ class ChunkExecutor:
         if contact and lead["do_not_contact"]:
             self._done(e, step, "SKIPPED", domain.DO_NOT_CONTACT)
             return
-        if step.action == "send_message":
-            self._prepare_message(e, step, campaign, lead, deliveries)
-        elif step.action == "make_call":
-            self._prepare_call(e, step, campaign, lead, deliveries)
-        elif step.action == "schedule_meeting":
-            self._book_meeting(e, step, campaign, lead)
-        elif step.action == "update_stage":
-            self._move_stage(e, step, lead)
-        else:  # the schema's CHECK makes this unreachable; keep the failure explicit anyway
+        actions = {
+            "send_message": lambda: self._prepare_message(e, step, campaign, lead, deliveries),
+            "make_call": lambda: self._prepare_call(e, step, campaign, lead, deliveries),
+            "schedule_meeting": lambda: self._book_meeting(e, step, campaign, lead),
+            "update_stage": lambda: self._move_stage(e, step, lead),
+        }
+        action = actions.get(step.action)
+        if action is None:  # the schema's CHECK makes this unreachable; keep the failure explicit anyway
             self._done(e, step, "FAILED", f"unknown_action: {step.action}")
+            return
+        try:
+            action()
+        except Exception as exc:  # one step's bad data must not stop the chunk's other leads
+            self._done(e, step, "FAILED", f"action_error: {type(exc).__name__}: {exc}")
 
     def _context(self, campaign, lead) -> dict[str, Any]:
         agent = self.data.agents.get(lead["assigned_agent_id"]) if lead["assigned_agent_id"] else None

@@ -123,3 +123,21 @@ def test_a_provider_adapter_from_a_connection_that_is_down_fails_the_step_only(e
         (2, "FAILED", "provider_error: ConnectionError: voice provider unreachable (503)"): 40,
         (3, "SENT", None): 40,
     }
+
+
+def test_an_action_that_blows_up_fails_that_step_only(engine, campaign, monkeypatch):
+    from include.campaigns.executor import ChunkExecutor
+
+    def broken(self, e, step, lead):
+        if e.lead_id == 5:
+            raise ValueError("no free slot within 366 days")
+        return real(self, e, step, lead)
+
+    real = ChunkExecutor._move_stage
+    monkeypatch.setattr(ChunkExecutor, "_move_stage", broken)
+    run = RunContext("scheduled__broken", T0)
+    [chunk] = prepare(engine, run, max_chunks=1)
+    result = execute_chunk(engine, run, chunk)
+    assert result["claimed"] == 40 and result["sent"] == 119 and result["failed"] == 1
+    failed = [(lead, step, reason) for lead, step, _a, status, reason, _t in logs(engine, campaign) if status == "FAILED"]
+    assert failed == [(5, 3, "action_error: ValueError: no free slot within 366 days")]
