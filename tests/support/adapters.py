@@ -6,16 +6,19 @@ import threading
 import time
 from collections.abc import Sequence
 
-from include.campaigns.channels import DeliveryResult, OutboundMessage
+from include.campaigns.channels import DeliveryResult, OutboundMessage, ResilientDelivery
 
 
-class DownProvider:
-    """A provider that is unreachable: every batch raises."""
+class DownProvider(ResilientDelivery):
+    """A provider that is unreachable: every call raises (and is retried, within the policy, by the base class)."""
+
+    calls = 0
 
     def __init__(self, channel: str, settings: dict | None = None, engine=None) -> None:
         self.channel = channel
 
-    def deliver(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
+    def deliver_once(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
+        type(self).calls += 1
         raise ConnectionError("voice provider unreachable (503)")
 
 

@@ -54,5 +54,6 @@ def load_adapters(engine: Engine, overrides: dict[str, ChannelAdapter] | None = 
         settings = _connection_settings(channel)
         extra = settings.get("extra") or {}
         adapter = _factory(extra.get("adapter", "sandbox"))(channel=channel, settings=settings, engine=engine)
-        adapters[channel] = make_resilient(adapter, RetryPolicy.from_extra(extra))
+        default = getattr(adapter, "default_retry_policy", None)
+        adapters[channel] = make_resilient(adapter, RetryPolicy.from_extra(extra, default))
     return adapters

@@ -44,10 +44,10 @@ class RetryPolicy:
     max_backoff_seconds: float = 8.0
 
     @classmethod
-    def from_extra(cls, extra: Mapping[str, Any] | None) -> RetryPolicy:
-        """The policy named in a connection's extra; absent keys keep their defaults."""
+    def from_extra(cls, extra: Mapping[str, Any] | None, default: RetryPolicy | None = None) -> RetryPolicy:
+        """The policy named in a connection's extra; absent keys keep the adapter's (or the class's) defaults."""
         extra = extra or {}
-        default = cls()
+        default = default or cls()
         timeout = extra.get("timeout_seconds", default.timeout_seconds)
         policy = cls(
             timeout_seconds=None if timeout in (None, 0) else float(timeout),
@@ -186,7 +186,8 @@ class ResilientDelivery:
 
     channel: str
     idempotent: bool = True
-    retry_policy: RetryPolicy = RetryPolicy()
+    default_retry_policy: RetryPolicy = RetryPolicy()  # an adapter class may choose other defaults
+    retry_policy: RetryPolicy | None = None  # set by the registry from the connection's extra
 
     def deliver_once(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:  # pragma: no cover
         raise NotImplementedError
@@ -194,8 +195,8 @@ class ResilientDelivery:
     def deliver(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
         if not messages:
             return []
-        return deliver_with_retries(self.deliver_once, messages, self.retry_policy, channel=self.channel,
-                                    idempotent=self.idempotent)
+        return deliver_with_retries(self.deliver_once, messages, self.retry_policy or self.default_retry_policy,
+                                    channel=self.channel, idempotent=self.idempotent)
 
 
 class ResilientAdapter:
@@ -212,7 +213,9 @@ class ResilientAdapter:
         return deliver_with_retries(self.inner.deliver, messages, self.retry_policy, channel=self.channel,
                                     idempotent=getattr(self.inner, "idempotent", True))
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # anything else the adapter offers
+        if name == "inner":
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
 

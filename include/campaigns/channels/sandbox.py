@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
-from include.campaigns.channels.resilient import ResilientDelivery
+from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
 from include.campaigns.db import copy_rows, statement
 
 UNREACHABLE_PREFIX = "+1500555"
@@ -33,6 +33,8 @@ def _refusal(message: OutboundMessage) -> str | None:
 
 class SandboxAdapter(ResilientDelivery):
     idempotent = True  # outbound_messages.idempotency_key is unique: a repeated key returns the first answer
+    # A local database write: it only "hangs" behind a lock, and a big sweep's batch may take a while.
+    default_retry_policy = RetryPolicy(timeout_seconds=300)
 
     def __init__(self, channel: str, settings: dict | None = None, engine: Engine | None = None) -> None:
         if engine is None:
