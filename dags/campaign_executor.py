@@ -59,9 +59,10 @@ def _engine():
     },
 )
 def campaign_executor():
-    @task(retries=0)
+    @task
     def start_run(**context) -> dict:
-        """Fix the run time and check the params; a bad request fails here, before any write."""
+        """Fix the run time and check the params; a bad request fails here, before any write,
+        without retries (AirflowFailException); a lost connection is retried like any task."""
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.campaigns.run import InvalidRunParams, resolve_run, start_run

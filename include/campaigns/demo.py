@@ -224,7 +224,8 @@ def generate_demo(engine: Engine, *, leads: int, brokers: int = 3, seed: int = 6
 
         lead_cols = ("id", "broker_id", "full_name", "email", "phone", "stage", "score", "last_activity_at",
                      "assigned_agent_id", "do_not_contact", "timezone", "updated_at")
-        snap_cols = ("lead_id", "broker_id", "stage", "score", "last_activity_at", "updated_at", "captured_at", "run_id")
+        snap_cols = ("lead_id", "broker_id", "stage", "score", "last_activity_at", "updated_at", "email", "phone",
+                     "captured_at", "run_id")
         counts["leads"] = counts["lead_snapshots"] = 0
         lead_iter = _leads(rng, leads, l0, broker_ids, agents_of, ref)
         while chunk := list(itertools.islice(lead_iter, CHUNK)):
@@ -279,5 +280,5 @@ def _leads(rng: random.Random, n: int, first_id: int, broker_ids: list[int], age
             if stage in PREVIOUS_STAGE and r() < 0.07:
                 options = PREVIOUS_STAGE[stage]
                 prev = options[int(r() * len(options))]
-            snap = (lead_id, bid, prev, score, last, updated, captured, SNAPSHOT_RUN_ID)
+            snap = (lead_id, bid, prev, score, last, updated, email, phone, captured, SNAPSHOT_RUN_ID)
         yield (lead_id, bid, f"{fn} {ln} {ln2}", email, phone, stage, score, last, agent, dnc, broker[1], updated), snap

@@ -17,3 +17,4 @@ ALREADY_ENROLLED = "already_enrolled"
 MAX_CONTACTS_REACHED = "max_contacts_reached"
 CONDITION_NOT_MET = "condition_not_met"
 DO_NOT_CONTACT = "do_not_contact"
+LEAD_REJECTED = "lead_rejected"  # apply-to-lead on a lead that validation set aside

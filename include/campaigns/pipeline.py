@@ -131,7 +131,12 @@ def _apply_outcome(conn, run: RunContext, enrolled: int) -> dict[str, Any]:
         text("SELECT 1 FROM run_trigger_matches WHERE run_id = :r AND campaign_id = :c AND lead_id = :l"),
         {"r": run.run_id, "c": run.campaign_id, "l": run.lead_id},
     ).first()
-    if matched:
+    rejected = conn.execute(
+        text("SELECT reasons FROM lead_rejects WHERE run_id = :r AND lead_id = :l"), {"r": run.run_id, "l": run.lead_id}
+    ).scalar()
+    if rejected is not None:  # set aside by validation: the trigger was never judged
+        reason = f"{domain.LEAD_REJECTED}: {', '.join(rejected)}"
+    elif matched:
         enrolled_by = conn.execute(
             text("SELECT enrolled_run_id FROM campaign_enrolments WHERE campaign_id = :c AND lead_id = :l"),
             {"c": run.campaign_id, "l": run.lead_id},
@@ -144,7 +149,7 @@ def _apply_outcome(conn, run: RunContext, enrolled: int) -> dict[str, Any]:
     broker_id = conn.execute(text("SELECT broker_id FROM campaigns WHERE id = :c"), {"c": run.campaign_id}).scalar()
     write_logs(conn, [LogRow(run.campaign_id, run.lead_id, None, None, "SKIPPED", reason, run.run_at, run.run_id,
                              None, broker_id)])
-    return {"apply_outcome": reason}
+    return {"apply_outcome": reason.split(":")[0]}
 
 
 def plan_due_steps(engine: Engine, run: RunContext, max_chunks: int = 16, min_chunk_size: int = 2000) -> list[int]:

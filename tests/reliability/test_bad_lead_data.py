@@ -82,10 +82,6 @@ def test_bad_rows_are_set_aside_with_their_reasons_and_wait_without_being_lost(e
     invariants(at=hours(2), deferred_leads=BAD)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG since 71ed0ef (incremental sweeps): stage_leads.sql re-stages a lead only when (broker_id, stage, score, "
-    "last_activity_at, updated_at) changed, so a lead whose phone/email went bad without updated_at moving is not "
-    "validated again, and the executor (which reads the live leads row) sends its due step to the malformed address"))
 def test_a_number_that_goes_bad_without_updated_at_moving_gets_no_message(engine, run_dag, invariants):
     """A bulk fix by the CRM team (plain UPDATE, updated_at untouched) breaks a lead's phone mid-way."""
     add_broker(engine, 1)
@@ -124,9 +120,6 @@ def test_duplicated_ids_cannot_reach_a_run_and_would_be_set_aside(engine):
     FAULTS.add("duplicated_ids", 3)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG pipeline._apply_outcome: an apply-to-lead whose lead is set aside by validation logs SKIPPED "
-    "'trigger_not_met' (wrong: a MANUAL trigger is always met) instead of saying the lead was rejected"))
 def test_an_apply_to_a_rejected_lead_says_why(engine, run_dag, invariants):
     add_broker(engine, 1)
     add_template(engine, 10, 1, "whatsapp")

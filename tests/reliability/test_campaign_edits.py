@@ -108,10 +108,6 @@ def test_edits_and_pauses_while_leads_are_mid_way(engine, run_dag, invariants):
     invariants(at=hours(3))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG executor/save_enrolment_progress.sql: a chunk marks an enrolment COMPLETED from the steps it loaded at "
-    "claim time, so a step appended (and committed) while the chunk runs the lead's last step is never executed "
-    "for that lead, although its enrolment was still running when the step was appended (docs/api.md rule)"))
 def test_a_step_appended_while_a_chunk_runs_the_last_step_still_reaches_the_lead(engine, run_dag, invariants):
     add_broker(engine, 1)
     add_template(engine, 10, 1, "whatsapp")

@@ -82,10 +82,6 @@ def test_a_connection_dropped_at_commit_and_in_the_provider_leaves_no_trace(engi
     invariants(at=hours(24))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG dags/campaign_executor.py: start_run has retries=0, so a connection dropped while it records the run fails "
-    "the whole run; an apply-to-lead started from the API is then lost (bad params already fail without retry "
-    "through AirflowFailException)"))
 def test_a_dropped_connection_in_start_run_does_not_lose_an_apply(engine, fast_retries, run_dag, admin_uri,
                                                                    invariants):
     from tests.factories import add_broker, add_campaign, add_lead, add_template

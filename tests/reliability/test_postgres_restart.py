@@ -106,27 +106,19 @@ def test_a_clean_restart_in_the_middle_of_a_chunk(server, own, fast_retries, run
     Invariants(own)(at=T0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG run_plan is UNLOGGED: a crash restart between plan_due_steps and execute_chunk empties it, the retried "
-    "execute_chunk claims nothing and the run succeeds without executing its due steps (the next sweep runs them, "
-    "an hour late, stamped with its own run time)"))
 def test_a_crash_between_planning_and_execution(server, own, fast_retries, run_dag):
     cid = campaign(own)
     with OnStatement(own, CLAIM, lambda: server.restart("immediate"), when="before") as hook:
         assert run_dag(T0).state == "success"
     assert hook.fired == 1
     at_t0 = known_bug_report(own, at=T0)
-    assert run_dag(hours(1)).state == "success"  # the next sweep catches up...
+    assert at_t0.ok, str(at_t0)  # the plan survived the crash: the retried chunk executed every due step...
+    assert rows(own, "SELECT DISTINCT executed_at FROM campaign_logs WHERE step_number = 1") == [(T0,)]  # ...on time
+    assert run_dag(hours(1)).state == "success"
     assert log_counter(own, cid)[(1, "SENT", None)] == 4
-    assert rows(own, "SELECT DISTINCT executed_at FROM campaign_logs WHERE step_number = 1") == [(hours(1),)]
     Invariants(own)(at=hours(1))
-    assert at_t0.ok, str(at_t0)  # ...but the run at T0 said "success" and executed none of its due steps
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG run_leads is UNLOGGED: a crash restart between snapshot_leads and validate_snapshot empties it; the retried "
-    "validation validates nothing, so plan_due_steps no longer sees the lead as rejected and its due step is sent to "
-    "a malformed number"))
 def test_a_crash_between_snapshot_and_validation(server, own, fast_retries, run_dag):
     cid = campaign(own)
     assert run_dag(T0).state == "success"

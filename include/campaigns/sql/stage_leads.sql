@@ -1,6 +1,6 @@
 -- Stage the leads this run must look at, with the stage of their last snapshot.
 -- Apply mode: the one lead. Sweep: only what can trigger something new --
---   * leads never seen, or changed since their snapshot (stage, score, activity, broker, updated_at);
+--   * leads never seen, or changed since their snapshot in anything the triggers or validation read;
 --   * every lead of a broker with an automatic campaign the last sweep did not evaluate as it is now;
 --   * leads that crossed an INACTIVITY threshold since the last sweep (unchanged leads cannot trigger
 --     LEAD_SCORE or STAGE_CHANGE again: their earlier verdict stands, and a match is enrolled already).
@@ -31,8 +31,8 @@ LEFT JOIN lead_snapshots s ON s.lead_id = l.id
 WHERE CASE
     WHEN CAST(:lead_id AS bigint) IS NOT NULL THEN l.id = CAST(:lead_id AS bigint)
     ELSE s.lead_id IS NULL
-      OR (s.broker_id, s.stage, s.score, s.last_activity_at, s.updated_at)
-         IS DISTINCT FROM (l.broker_id, l.stage, l.score, l.last_activity_at, l.updated_at)
+      OR (s.broker_id, s.stage, s.score, s.last_activity_at, s.updated_at, s.email, s.phone)
+         IS DISTINCT FROM (l.broker_id, l.stage, l.score, l.last_activity_at, l.updated_at, l.email, l.phone)
       OR l.broker_id IN (SELECT broker_id FROM full_brokers)
       OR EXISTS (SELECT 1 FROM idle_windows w
                  WHERE w.broker_id = l.broker_id AND l.last_activity_at > w.after AND l.last_activity_at <= w.upto)
