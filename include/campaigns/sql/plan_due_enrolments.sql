@@ -2,9 +2,7 @@
 -- spread over chunks of about equal size in one pass (ordered by lead, so a lead's enrolments stay
 -- together): chunks = clamp(ceil(due / :min_chunk_size), 1, :max_chunks).
 -- Only ACTIVE campaigns; leads set aside by this run's validation wait for the next run.
-WITH rejected AS MATERIALIZED (  -- a small set: hashed once, not probed per enrolment
-    SELECT lead_id FROM run_leads WHERE run_id = :run_id AND rejected
-), due AS (
+WITH due AS (
     SELECT e.campaign_id, e.lead_id
     FROM campaign_enrolments e
     JOIN campaigns c ON c.id = e.campaign_id AND c.status = 'ACTIVE'
@@ -19,7 +17,8 @@ WITH rejected AS MATERIALIZED (  -- a small set: hashed once, not probed per enr
       AND coalesce(e.last_step_at, e.enrolled_at) + next_step.delay_hours * interval '1 hour' <= :run_at
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
-      AND NOT EXISTS (SELECT 1 FROM rejected x WHERE x.lead_id = e.lead_id)
+      -- NOT IN over a small set becomes one hashed subplan (NOT EXISTS was planned as a nested loop)
+      AND e.lead_id NOT IN (SELECT lead_id FROM run_leads WHERE run_id = :run_id AND rejected)
 ), numbered AS (
     SELECT campaign_id, lead_id,
            row_number() OVER (ORDER BY lead_id, campaign_id) - 1 AS position,
