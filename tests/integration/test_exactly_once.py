@@ -141,3 +141,16 @@ def test_an_action_that_blows_up_fails_that_step_only(engine, campaign, monkeypa
     assert result["claimed"] == 40 and result["sent"] == 119 and result["failed"] == 1
     failed = [(lead, step, reason) for lead, step, _a, status, reason, _t in logs(engine, campaign) if status == "FAILED"]
     assert failed == [(5, 3, "action_error: ValueError: no free slot within 366 days")]
+
+
+def test_a_leads_enrolments_share_one_chunk(engine, campaign):
+    other = add_campaign(engine, trigger_type="LEAD_SCORE", trigger_config={"threshold": 50},
+                         steps=[{"action": "send_message", "message_template_id": 10}])
+    run = RunContext("scheduled__grouped", T0)
+    assert len(prepare(engine, run, max_chunks=3, min_chunk_size=1)) == 3  # 80 enrolments: 3 does not divide them
+    with engine.connect() as c:
+        split = c.execute(text("SELECT lead_id FROM run_plan WHERE run_id = :r GROUP BY lead_id "
+                               "HAVING count(DISTINCT chunk_no) > 1"), {"r": run.run_id}).all()
+        per_lead = c.execute(text("SELECT count(*) FROM run_plan WHERE run_id = :r AND campaign_id = :c"),
+                             {"r": run.run_id, "c": other}).scalar()
+    assert per_lead == 40 and split == []

@@ -1,6 +1,6 @@
 -- Enrolments whose next step is due at the run time: (last execution, or enrolment) + delay <= run_at,
--- spread over chunks of about equal size in one pass (ordered by lead, so a lead's enrolments stay
--- together): chunks = clamp(ceil(due / :min_chunk_size), 1, :max_chunks).
+-- spread over chunks of about equal numbers of leads in one pass (all the enrolments of a lead in the
+-- same chunk, so one transaction sees a lead's stage moves in order): chunks = clamp(ceil(due / :min_chunk_size), 1, :max_chunks).
 -- Only ACTIVE campaigns; leads set aside by this run's validation wait for the next run.
 WITH due AS (
     SELECT e.campaign_id, e.lead_id
@@ -21,8 +21,8 @@ WITH due AS (
       AND e.lead_id NOT IN (SELECT lead_id FROM run_leads WHERE run_id = :run_id AND rejected)
 ), numbered AS (
     SELECT campaign_id, lead_id,
-           row_number() OVER (ORDER BY lead_id, campaign_id) - 1 AS position,
-           count(*) OVER () AS total
+           dense_rank() OVER (ORDER BY lead_id) - 1 AS position,       -- per lead: its enrolments share a chunk
+           (SELECT count(DISTINCT lead_id) FROM due) AS total
     FROM due
 )
 INSERT INTO run_plan (run_id, chunk_no, campaign_id, lead_id)
