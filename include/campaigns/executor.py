@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine, text
 from include.campaigns import domain
 from include.campaigns.channels import ChannelAdapter, OutboundMessage, load_adapters
 from include.campaigns.conditions import conditions_met, lead_facts
-from include.campaigns.db import copy_rows, statement
+from include.campaigns.db import copy_rows, statement, temp_table_like
 from include.campaigns.logs import LogRow, write_logs
 from include.campaigns.meetings import WorkingHours, next_free_slot, zone
 from include.campaigns.planning import Step, due_chain
@@ -301,10 +301,8 @@ def _write_outcome(conn: Connection, run: RunContext, data: ChunkData, out: Chun
     written = write_logs(conn, out.logs)
     touched = [e for e in data.enrolments if e.touched]
     if touched:
-        conn.exec_driver_sql(
-            "CREATE TEMP TABLE enrolment_progress (campaign_id bigint, lead_id bigint, last_step_number int, "
-            "last_step_at timestamptz, contacts_made int, status text) ON COMMIT DROP"
-        )
+        temp_table_like(conn, "enrolment_progress", "campaign_id bigint, lead_id bigint, last_step_number int, "
+                        "last_step_at timestamptz, contacts_made int, status text")
         copy_rows(conn, "enrolment_progress",
                   ("campaign_id", "lead_id", "last_step_number", "last_step_at", "contacts_made", "status"),
                   ((e.campaign_id, e.lead_id, e.last_step_number, e.anchor_at, e.contacts_made, e.status)
