@@ -40,7 +40,7 @@ bootstrap: venv airflow-init db-upgrade
 
 demo: bootstrap
 	$(BIN)/campaigns demo load --leads $(DEMO_LEADS)
-	$(BIN)/python -m include.campaigns.api grant admin 1 2 3
+	$(BIN)/campaigns admins grant admin 1 2 3
 	$(BIN)/airflow dags test campaign_executor $(DEMO_DATE) > $(AIRFLOW_HOME)/demo-run.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/demo-run.log; exit 1)
 	@grep -E "DagRun Finished|state=" $(AIRFLOW_HOME)/demo-run.log | tail -1 || true
 	$(BIN)/campaigns stats

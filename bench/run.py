@@ -140,11 +140,11 @@ def _make_engine(url: str, statement_timeout_min: float, pool_size: int = 4):
 
 
 def _init_worker(url: str, statement_timeout_min: float) -> None:
-    from include.campaigns.config import apply_airflow_env_defaults
+    from include.campaigns.infra.paths import apply_airflow_env_defaults
 
     apply_airflow_env_defaults()
     from include.campaigns.channels import load_adapters
-    from include.campaigns.executor import execute_chunk  # noqa: F401  (imported before the timings)
+    from include.campaigns.engine.execute import execute_chunk  # noqa: F401  (imported before the timings)
 
     _WORKER["engine"] = engine = _make_engine(url, statement_timeout_min, pool_size=1)
     load_adapters(engine)  # the first call imports Airflow's connection lookup
@@ -156,8 +156,8 @@ def _warm(_: int) -> int:
 
 
 def _execute_in_worker(run: dict, chunk_no: int) -> tuple[dict, float, int]:
-    from include.campaigns.executor import execute_chunk
-    from include.campaigns.run import RunContext
+    from include.campaigns.engine.execute import execute_chunk
+    from include.campaigns.engine.run import RunContext
 
     reset_peak()
     t = time.perf_counter()
@@ -168,7 +168,8 @@ def _execute_in_worker(run: dict, chunk_no: int) -> tuple[dict, float, int]:
 # -- the benchmark ------------------------------------------------------------------------------------------
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
-        from include.campaigns.config import apply_airflow_env_defaults, sqlalchemy_url
+        from include.campaigns.infra.database import sqlalchemy_url
+        from include.campaigns.infra.paths import apply_airflow_env_defaults
 
         apply_airflow_env_defaults()
         self.args = args
@@ -176,7 +177,7 @@ class Bench:
         if args.url:
             self.url = sqlalchemy_url(args.url)
         else:
-            from include.campaigns import embedded
+            from include.campaigns.infra import embedded
 
             self.url = sqlalchemy_url(embedded.ensure_running(args.database))
         self.engine = _make_engine(self.url, args.statement_timeout)
@@ -217,7 +218,7 @@ class Bench:
         from sqlalchemy import text
 
         from bench.dataset import Shape, build, seed_previous_sweep
-        from include.campaigns.db import DATA_TABLES, truncate_all, upgrade
+        from include.campaigns.infra.migrations import DATA_TABLES, truncate_all, upgrade
 
         a = self.args
         self.shape = Shape(a.leads, a.brokers, a.campaigns, a.seed)
@@ -255,14 +256,18 @@ class Bench:
         self.results["dataset"]["campaigns_by_trigger"] = by_trigger
 
     def seed_sweep(self, run_id: str, run_at: datetime) -> None:
-        from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-        from include.campaigns.quality import validate_snapshot
-        from include.campaigns.run import RunContext, start_run
+        from include.campaigns.engine.enrol import enrol_leads
+        from include.campaigns.engine.evaluate import evaluate_triggers
+        from include.campaigns.engine.finish import finish_run
+        from include.campaigns.engine.plan import plan_due_steps
+        from include.campaigns.engine.snapshot import snapshot_leads
+        from include.campaigns.quality.validate import validate_snapshot
+        from include.campaigns.engine.run import RunContext, start_run
 
         run = RunContext(run_id, run_at)
         start_run(self.engine, run)
         snapshot_leads(self.engine, run)
-        validate_snapshot(self.engine, run.run_id, run.run_at)
+        validate_snapshot(self.engine, run)
         evaluate_triggers(self.engine, run)
         enrol_leads(self.engine, run)
         if plan_due_steps(self.engine, run):
@@ -271,7 +276,7 @@ class Bench:
 
     def restore(self) -> float:
         """Back to the data set as prepared: every table emptied (truncate_all), the prepared rows copied back."""
-        from include.campaigns.db import truncate_all
+        from include.campaigns.infra.migrations import truncate_all
 
         t = time.perf_counter()
         truncate_all(self.engine)
@@ -308,15 +313,15 @@ class Bench:
 
         took = {}
         t = time.perf_counter()
-        from include.campaigns.quality import find_rejects
+        from include.campaigns.quality.gx_runner import find_rejects
 
         find_rejects(pd.DataFrame({"lead_id": [1], "broker_id": [1], "stage": ["new"], "score": [1],
                                    "email": [None], "phone": [None], "last_activity_at": [None]}),
                      datetime.now(timezone.utc))
         took["great_expectations_first_validation"] = round(time.perf_counter() - t, 2)
         t = time.perf_counter()
-        import include.campaigns.executor  # noqa: F401
-        import include.campaigns.pipeline  # noqa: F401
+        import include.campaigns.engine.execute  # noqa: F401
+        import include.campaigns.engine.stages  # noqa: F401
         from include.campaigns.channels import load_adapters
 
         load_adapters(self.engine)
@@ -327,10 +332,15 @@ class Bench:
     def scenario(self, name: str, run_id: str, run_at: datetime, parallel: bool) -> dict[str, Any]:
         from sqlalchemy import text
 
-        from include.campaigns.executor import execute_chunk
-        from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-        from include.campaigns.quality import validate_snapshot
-        from include.campaigns.run import RunContext, start_run
+        from include.campaigns.engine.execute import execute_chunk
+        from include.campaigns.engine.enrol import enrol_leads
+        from include.campaigns.engine.evaluate import evaluate_triggers
+        from include.campaigns.engine.finish import finish_run
+        from include.campaigns.engine.plan import plan_due_steps
+        from include.campaigns.engine.snapshot import snapshot_leads
+        from include.campaigns.quality.validate import validate_snapshot
+        from include.campaigns.engine.run import RunContext, start_run
+        from include.campaigns.engine.settings import EngineSettings
 
         run = RunContext(run_id, run_at)
         self.current_scenario, self.current_stage = name, None
@@ -359,11 +369,11 @@ class Bench:
 
         timed("start", start_run, self.engine, run)
         timed("snapshot", snapshot_leads, self.engine, run)
-        timed("validate", validate_snapshot, self.engine, run.run_id, run.run_at)
+        timed("validate", validate_snapshot, self.engine, run)
         timed("evaluate", evaluate_triggers, self.engine, run)
         timed("enrol", enrol_leads, self.engine, run)
-        chunks = timed("plan", plan_due_steps, self.engine, run, max_chunks=self.args.max_chunks,
-                       min_chunk_size=self.args.min_chunk_size)
+        chunks = timed("plan", plan_due_steps, self.engine, run, EngineSettings(max_chunks=self.args.max_chunks,
+                       min_chunk_size=self.args.min_chunk_size))
         chunk_seconds, worker_peaks = [], []
         self.current_stage = "execute"
         reset_peak()
@@ -469,7 +479,7 @@ class Bench:
 
     def floor_in(self, run_id: str) -> dict[str, Any]:
         """PostgreSQL taking the run's log rows in: COPY FROM STDIN into a table like campaign_logs, committed."""
-        from include.campaigns.logs import LOG_COLUMNS
+        from include.campaigns.engine.logs import LOG_COLUMNS
 
         cols = ", ".join(LOG_COLUMNS)
         proxy = self.engine.raw_connection()

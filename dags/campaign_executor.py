@@ -14,6 +14,7 @@ enrolled, is logged as SKIPPED.
 
 "Now" is the logical date when the run has one, else `dag_run.run_after`; every timestamp
 written uses it. Results: `campaign_logs`, `campaign_stats` (always equal to the logs).
+The tasks are the stages of `include/campaigns/engine/stages.py`, in its order.
 """
 
 from __future__ import annotations
@@ -22,24 +23,14 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, dag, task
 
+from include.campaigns.engine.stages import BY_ID, PREPARE
+
 DEFAULT_ARGS = {
     "owner": "campaigns",
     "retries": 2,
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
 }
-
-
-def _run(run: dict):
-    from include.campaigns.run import RunContext
-
-    return RunContext.from_dict(run)
-
-
-def _engine():
-    from include.campaigns.db import get_engine
-
-    return get_engine()
 
 
 @dag(
@@ -59,84 +50,45 @@ def _engine():
     },
 )
 def campaign_executor():
-    @task
+    @task(doc_md=BY_ID["start_run"].doc)
     def start_run(**context) -> dict:
-        """Fix the run time and check the params; a bad request fails here, before any write,
-        without retries (AirflowFailException); a lost connection is retried like any task."""
-        from airflow.sdk.exceptions import AirflowFailException
+        from include.campaigns.engine.airflow_tasks import start_run
 
-        from include.campaigns.run import InvalidRunParams, resolve_run, start_run
-
-        try:
-            run = resolve_run(context["run_id"], context["params"], context.get("logical_date"),
-                              context["dag_run"].run_after)
-            return start_run(_engine(), run)
-        except InvalidRunParams as exc:
-            raise AirflowFailException(str(exc)) from exc
+        return start_run(context)
 
     @task
-    def snapshot_leads(run: dict) -> dict:
-        from include.campaigns.pipeline import snapshot_leads
+    def prepare(stage_id: str, run: dict) -> dict:
+        from include.campaigns.engine.airflow_tasks import prepare
 
-        return snapshot_leads(_engine(), _run(run))
+        return prepare(stage_id, run)
 
-    @task
-    def validate_snapshot(run: dict) -> dict:
-        from include.campaigns.quality import validate_snapshot
-
-        r = _run(run)
-        return validate_snapshot(_engine(), r.run_id, r.run_at)
-
-    @task
-    def evaluate_triggers(run: dict) -> dict:
-        from include.campaigns.pipeline import evaluate_triggers
-
-        return evaluate_triggers(_engine(), _run(run))
-
-    @task
-    def enrol_leads(run: dict) -> dict:
-        from include.campaigns.pipeline import enrol_leads
-
-        return enrol_leads(_engine(), _run(run))
-
-    @task
+    @task(doc_md=BY_ID["plan_due_steps"].doc)
     def plan_due_steps(run: dict) -> list[int]:
-        from airflow.sdk import Variable
+        from include.campaigns.engine.airflow_tasks import plan_due_steps
 
-        from include.campaigns.pipeline import plan_due_steps
+        return plan_due_steps(run)
 
-        return plan_due_steps(
-            _engine(), _run(run),
-            max_chunks=int(Variable.get("campaigns_max_chunks", default="16")),
-            min_chunk_size=int(Variable.get("campaigns_min_chunk_size", default="2000")),
-        )
-
-    @task(pool="campaign_actions", max_active_tis_per_dagrun=8)
+    @task(pool="campaign_actions", max_active_tis_per_dagrun=8, doc_md=BY_ID["execute_chunk"].doc)
     def execute_chunk(run: dict, chunk_no: int) -> dict:
-        import json
+        from include.campaigns.engine.airflow_tasks import execute_chunk
 
-        from airflow.sdk import Variable
+        return execute_chunk(run, chunk_no)
 
-        from include.campaigns.executor import execute_chunk
-        from include.campaigns.meetings import WorkingHours
-
-        hours = WorkingHours.from_dict(json.loads(Variable.get("campaigns_meeting_hours", default="{}")))
-        return execute_chunk(_engine(), _run(run), chunk_no, hours=hours)
-
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", doc_md=BY_ID["finish_run"].doc)
     def finish_run(run: dict) -> dict:
-        from include.campaigns.pipeline import finish_run
+        from include.campaigns.engine.airflow_tasks import finish_run
 
-        return finish_run(_engine(), _run(run))
+        return finish_run(run)
 
     run = start_run()
-    snapshot = snapshot_leads(run)
-    validated = validate_snapshot(run)
-    evaluated = evaluate_triggers(run)
-    enrolled = enrol_leads(run)
+    upstream = run
+    for stage in PREPARE:
+        step = prepare.override(task_id=stage.task_id, doc_md=stage.doc)(stage.task_id, run)
+        upstream >> step
+        upstream = step
     chunks = plan_due_steps(run)
+    upstream >> chunks
     executed = execute_chunk.partial(run=run).expand(chunk_no=chunks)
-    snapshot >> validated >> evaluated >> enrolled >> chunks
     executed >> finish_run(run)
 
 

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from include.campaigns.config import apply_airflow_env_defaults
+from include.campaigns.infra.paths import apply_airflow_env_defaults
 
 apply_airflow_env_defaults()
 
@@ -20,9 +20,10 @@ apply_airflow_env_defaults()
 @pytest.fixture(scope="session")
 def database_url():
     """The test database URL; an embedded server this session started is stopped cleanly at the end."""
-    from include.campaigns import embedded
-    from include.campaigns.config import ENV_CONN, sqlalchemy_url
-    from include.campaigns.db import get_engine, upgrade
+    from include.campaigns.infra import embedded
+    from include.campaigns.infra.database import ENV_CONN, sqlalchemy_url
+    from include.campaigns.infra.database import get_engine
+    from include.campaigns.infra.migrations import upgrade
 
     started_here = False
     if not os.environ.get(ENV_CONN):
@@ -39,7 +40,8 @@ def database_url():
 @pytest.fixture
 def engine(database_url: str):
     """An engine on a campaign database emptied before the test."""
-    from include.campaigns.db import get_engine, truncate_all
+    from include.campaigns.infra.database import get_engine
+    from include.campaigns.infra.migrations import truncate_all
 
     eng = get_engine(database_url)
     truncate_all(eng)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,12 @@ def test_param_schema_rejects_non_integers(bag):
 
 
 def test_parsing_the_dag_does_no_heavy_imports():
-    """DAG-parse time: no database driver, no rule engine, no pandas/GX, no project code."""
+    """DAG-parse time: no database driver, no rule engine, no pandas/GX, no engine code (only the stage list)."""
     code = (
         "import sys, runpy; runpy.run_path('dags/campaign_executor.py');"
-        "heavy = [m for m in ('psycopg', 'durable', 'rules.triggers', 'pandas', "
-        "'great_expectations', 'include.campaigns.db') if m in sys.modules];"
+        "heavy = [m for m in ('psycopg', 'durable', 'rules.campaign_triggers', 'pandas', "
+        "'great_expectations', 'include.campaigns.infra.database', 'include.campaigns.engine.run') "
+        "if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, text
 from include.campaigns.api import create_app
 from include.campaigns.api.auth import InvalidToken, Principal
 from include.campaigns.api.dagruns import DagNotAvailable, TriggeredRun
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 
 API = "/api/v1"
 DEFAULT_TIMEOUT = 60  # seconds, for every test of this folder without its own timeout marker

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 from tests.api.conftest import AIRFLOW_USERS
 
 pytestmark = pytest.mark.integration

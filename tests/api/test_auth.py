@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from include.campaigns.api.auth import is_airflow_admin
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 from tests.api.conftest import API, active_campaign, add_step, new_campaign, table_counts
 
 # (method, path template, json body) of every endpoint; {c} = an existing campaign of broker 1

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 
 SCRIPT = textwrap.dedent(
     """

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from include.campaigns.config import PROJECT_ROOT
+from include.campaigns.infra.paths import PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, text
 
-from include.campaigns.config import PROJECT_ROOT, sqlalchemy_url
+from include.campaigns.infra.database import sqlalchemy_url
+from include.campaigns.infra.paths import PROJECT_ROOT
 from tests.factories import add_broker, add_campaign, add_lead, add_template, logs
 
 pytestmark = pytest.mark.integration

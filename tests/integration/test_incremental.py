@@ -6,8 +6,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-from include.campaigns.run import RunContext, start_run
+from include.campaigns.engine.enrol import enrol_leads
+from include.campaigns.engine.evaluate import evaluate_triggers
+from include.campaigns.engine.finish import finish_run
+from include.campaigns.engine.plan import plan_due_steps
+from include.campaigns.engine.snapshot import snapshot_leads
+from include.campaigns.engine.run import RunContext, start_run
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours, set_campaign_status, update_lead
 
 pytestmark = pytest.mark.integration

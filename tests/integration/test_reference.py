@@ -32,11 +32,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import text
 
-from include.campaigns.domain import STAGES
-from include.campaigns.executor import execute_chunk
-from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-from include.campaigns.quality import validate_snapshot
-from include.campaigns.run import RunContext, start_run
+from include.campaigns.engine.execute import execute_chunk
+from include.campaigns.engine.enrol import enrol_leads
+from include.campaigns.engine.evaluate import evaluate_triggers
+from include.campaigns.engine.finish import finish_run
+from include.campaigns.engine.plan import plan_due_steps
+from include.campaigns.engine.settings import EngineSettings
+from include.campaigns.engine.snapshot import snapshot_leads
+from include.campaigns.quality.validate import validate_snapshot
+from include.campaigns.engine.run import RunContext, start_run
 from tests.factories import assert_stats_match_logs
 from tests.reference_model import Reference, Sweep
 
@@ -408,10 +412,10 @@ def run_pipeline(engine, s: Sweep, parallel: bool) -> dict[str, float]:
 
     timed("start", start_run, engine, run)
     timed("snapshot", snapshot_leads, engine, run)
-    timed("validate", validate_snapshot, engine, run.run_id, run.run_at)
+    timed("validate", validate_snapshot, engine, run)
     timed("evaluate", evaluate_triggers, engine, run)
     timed("enrol", enrol_leads, engine, run)
-    chunks = timed("plan", plan_due_steps, engine, run, max_chunks=MAX_CHUNKS, min_chunk_size=MIN_CHUNK_SIZE)
+    chunks = timed("plan", plan_due_steps, engine, run, EngineSettings(max_chunks=MAX_CHUNKS, min_chunk_size=MIN_CHUNK_SIZE))
     if parallel:
         with ThreadPoolExecutor(2) as pool:
             timed("execute", lambda: list(pool.map(lambda chunk: execute_chunk(engine, run, chunk), chunks)))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from include.campaigns.config import PROJECT_ROOT, airflow_env_defaults
+from include.campaigns.infra.paths import PROJECT_ROOT, airflow_env_defaults
 from tests.integration.conftest import campaign_dag, run_dag  # noqa: F401 - the same fixtures here
 from tests.reliability.invariants import Report, check
 from tests.support.faults import FAULTS
@@ -85,17 +85,10 @@ def invariants(engine, request) -> Iterator[Invariants]:
 
 
 @pytest.fixture
-def fast_retries(campaign_dag, monkeypatch):  # noqa: F811
-    """Airflow retries the failed task at once (dag.test() would otherwise wait the DAG's 30 s backoff),
-    up to 6 times; start_run keeps its retries=0. Restored afterwards: the DAG object is shared.
-    dag.test() also idles 1 s whenever nothing is schedulable (a task waiting for its retry): 0.05 s here."""
-    real_sleep = time.sleep
-
-    def sleep(seconds: float) -> None:  # only dag.test()'s idle loop is shortened
-        caller = sys._getframe(1).f_code.co_filename
-        real_sleep(min(seconds, 0.05) if caller.endswith("sdk/definitions/dag.py") else seconds)
-
-    monkeypatch.setattr(time, "sleep", sleep)
+def fast_retries(campaign_dag):  # noqa: F811
+    """Airflow retries the failed task at once (dag.test() would otherwise wait the DAG's 30 s backoff), up to
+    6 times; start_run keeps its retries=0. Restored afterwards: the DAG object is shared. (dag.test() still
+    idles 1 s whenever nothing is schedulable, i.e. once per retry.)"""
     saved = {t.task_id: (t.retries, t.retry_delay, t.retry_exponential_backoff) for t in campaign_dag.tasks}
     for t in campaign_dag.tasks:
         if t.retries:
@@ -146,7 +139,7 @@ def xcom_value(dag_run, task_id: str):
 @pytest.fixture(scope="session")
 def admin_uri(database_url) -> str:
     """libpq URI of the test database's server, for pg_terminate_backend and friends."""
-    from include.campaigns.config import ENV_CONN
+    from include.campaigns.infra.database import ENV_CONN
 
     return os.environ[ENV_CONN]
 
@@ -174,7 +167,7 @@ def private_airflow_db(tmp_path_factory) -> str:
 def subprocess_env(admin_uri, private_airflow_db) -> dict[str, str]:
     """The environment of a worker subprocess: the project's Airflow settings (Makefile exports),
     this test database, a private metadata database."""
-    from include.campaigns.config import ENV_CONN
+    from include.campaigns.infra.database import ENV_CONN
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_CHANNEL_", "REL_", "PYTEST"))}
     env.update(airflow_env_defaults())

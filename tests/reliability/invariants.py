@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, text
 
-from include.campaigns.planning import Step, due_chain
+from include.campaigns.engine.due import Step, due_chain
 
 CONTACT = ("send_message", "make_call")
 UNKNOWN_OUTCOME_MARKERS = ("may have gone out", "outcome unknown")

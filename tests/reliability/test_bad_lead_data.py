@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import text
 
-from include.campaigns.quality import find_rejects
+from include.campaigns.quality.gx_runner import find_rejects
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours, update_lead
 from tests.reliability.conftest import xcom_value
 from tests.reliability.world import log_counter, rows, scalar

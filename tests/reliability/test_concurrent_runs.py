@@ -13,10 +13,14 @@ import json
 
 import pytest
 
-from include.campaigns.config import ENV_CONN
-from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-from include.campaigns.quality import validate_snapshot
-from include.campaigns.run import RunContext, start_run
+from include.campaigns.infra.database import ENV_CONN
+from include.campaigns.engine.enrol import enrol_leads
+from include.campaigns.engine.evaluate import evaluate_triggers
+from include.campaigns.engine.finish import finish_run
+from include.campaigns.engine.plan import plan_due_steps
+from include.campaigns.engine.snapshot import snapshot_leads
+from include.campaigns.quality.validate import validate_snapshot
+from include.campaigns.engine.run import RunContext, start_run
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template
 from tests.reliability.conftest import start_worker
 from tests.reliability.world import log_counter, rows
@@ -85,7 +89,7 @@ def test_the_scheduled_sweep_while_a_manual_apply_is_sending(engine, world, run_
     apply = RunContext("manual__apply", T0, campaign_id=cid, lead_id=1)
     start_run(engine, apply)
     snapshot_leads(engine, apply)
-    validate_snapshot(engine, apply.run_id, apply.run_at)
+    validate_snapshot(engine, apply)
     evaluate_triggers(engine, apply)
     assert enrol_leads(engine, apply)["apply_outcome"] == "enrolled"
     assert plan_due_steps(engine, apply) == [0]

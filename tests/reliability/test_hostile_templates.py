@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from include.campaigns import templates
+from include.campaigns.templates import RENDER_TIME_BUDGET_SECONDS, process_quarantine
+from include.campaigns.templates.render import STRIKES_BEFORE_QUARANTINE
 from include.campaigns.templates import TemplateRenderError, render, template_context
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template
 from tests.reliability.world import log_counter
@@ -64,9 +65,9 @@ RECURSION = ["{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
 
 @pytest.fixture(autouse=True)
 def _fresh_quarantine():
-    templates._STRIKES.clear()
+    process_quarantine().clear()
     yield
-    templates._STRIKES.clear()
+    process_quarantine().clear()
 
 
 def failure(source: str, seconds: float) -> str:
@@ -91,7 +92,7 @@ def test_huge_values_are_refused_before_they_are_built(source, words):
 
 def test_endless_loops_and_recursion_stop_at_the_time_budget_then_quarantine():
     for source in LOOPS:
-        for _ in range(templates.STRIKES_BEFORE_QUARANTINE):
+        for _ in range(STRIKES_BEFORE_QUARANTINE):
             assert "exceeded the render time budget" in failure(source, 4.0)  # 0.5 s of CPU, on a busy machine
         assert "quarantined" in failure(source, 0.2)  # the rest of the chunk pays (almost) nothing
     for source in RECURSION:
@@ -148,7 +149,7 @@ def test_a_hostile_template_fails_its_step_only_in_a_real_run(engine, run_dag, i
     assert reasons[22] == {"render_error: template too expensive: repeating 1 items/characters 10,000,000,000 times "
                            "(size budget 100,000)": 3}
     assert reasons[24] == {"render_error: template recursion too deep (a macro calling itself?)": 3}
-    budget = templates.RENDER_TIME_BUDGET_SECONDS
+    budget = RENDER_TIME_BUDGET_SECONDS
     for tid in (21, 23):  # two leads pay the budget, the third is failed at once
         assert reasons[tid] == {
             f"render_error: template exceeded the render time budget ({budget:g} s CPU): it loops too long or "

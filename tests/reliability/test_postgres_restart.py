@@ -1,6 +1,6 @@
 """PostgreSQL restarted during a run -- on a throw-away embedded server of this module, never the shared one.
 
-``CAMPAIGNS_PGDATA`` points ``include.campaigns.embedded`` at a temporary data directory; the DAG runs
+``CAMPAIGNS_PGDATA`` points ``include.campaigns.infra.embedded`` at a temporary data directory; the DAG runs
 in-process against it (``AIRFLOW_CONN_CAMPAIGNS_DB``), and ``pg_ctl restart`` is called from a hook at
 an exact statement of the run:
 
@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from include.campaigns.config import ENV_CONN, sqlalchemy_url
-from include.campaigns.db import get_engine, truncate_all, upgrade
+from include.campaigns.infra.database import ENV_CONN, sqlalchemy_url
+from include.campaigns.infra.database import get_engine
+from include.campaigns.infra.migrations import truncate_all, upgrade
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours
 from tests.reliability.conftest import Invariants, known_bug_report, task_tries
 from tests.reliability.world import log_counter, rows, scalar
@@ -36,7 +37,7 @@ class OwnServer:
         self.uri = ""
 
     def start(self) -> str:
-        from include.campaigns import embedded
+        from include.campaigns.infra import embedded
 
         saved = os.environ.get("CAMPAIGNS_PGDATA")
         os.environ["CAMPAIGNS_PGDATA"] = str(self.pgdata)

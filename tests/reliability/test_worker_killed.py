@@ -19,11 +19,16 @@ import signal
 
 import pytest
 
-from include.campaigns.config import ENV_CONN
-from include.campaigns.executor import execute_chunk
-from include.campaigns.pipeline import enrol_leads, evaluate_triggers, finish_run, plan_due_steps, snapshot_leads
-from include.campaigns.quality import validate_snapshot
-from include.campaigns.run import RunContext, start_run
+from include.campaigns.infra.database import ENV_CONN
+from include.campaigns.engine.execute import execute_chunk
+from include.campaigns.engine.enrol import enrol_leads
+from include.campaigns.engine.evaluate import evaluate_triggers
+from include.campaigns.engine.finish import finish_run
+from include.campaigns.engine.plan import plan_due_steps
+from include.campaigns.engine.settings import EngineSettings
+from include.campaigns.engine.snapshot import snapshot_leads
+from include.campaigns.quality.validate import validate_snapshot
+from include.campaigns.engine.run import RunContext, start_run
 from tests.factories import T0, add_agent, add_broker, add_campaign, add_lead, add_template
 from tests.reliability.conftest import start_worker, wait_backend_gone
 from tests.reliability.world import FULL_CHAIN, log_counter, rows
@@ -38,10 +43,10 @@ def prepare(engine, run: RunContext, chunks: int) -> list[int]:
     """The tasks before execute_chunk, as the DAG runs them."""
     start_run(engine, run)
     snapshot_leads(engine, run)
-    validate_snapshot(engine, run.run_id, run.run_at)
+    validate_snapshot(engine, run)
     evaluate_triggers(engine, run)
     enrol_leads(engine, run)
-    return plan_due_steps(engine, run, max_chunks=chunks, min_chunk_size=1)
+    return plan_due_steps(engine, run, EngineSettings(max_chunks=chunks, min_chunk_size=1))
 
 
 def with_app_name(uri: str, name: str) -> str:

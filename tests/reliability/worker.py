@@ -33,9 +33,9 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     from sqlalchemy import event
 
-    from include.campaigns.db import get_engine
-    from include.campaigns.executor import execute_chunk
-    from include.campaigns.run import RunContext
+    from include.campaigns.infra.database import get_engine
+    from include.campaigns.engine.execute import execute_chunk
+    from include.campaigns.engine.run import RunContext
 
     engine = get_engine()
     if spec.get("block_at") == "commit":

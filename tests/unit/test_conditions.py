@@ -1,6 +1,6 @@
 import pytest
 
-from include.campaigns.conditions import ConditionError, conditions_met, lead_facts, validate_conditions
+from include.campaigns.domain.conditions import ConditionError, conditions_met, lead_facts, validate_conditions
 from tests.factories import T0, hours
 
 LEAD = {"score": 65, "stage": "contacted", "email": "a@b.co", "phone": None, "assigned_agent_id": 3,

@@ -7,10 +7,12 @@ import json
 import pytest
 from sqlalchemy import text
 
-from include.campaigns.conditions import validate_conditions
-from include.campaigns.demo import MISSING_TEMPLATE_ID, REFERENCE_TIME, SNAPSHOT_RUN_ID, generate_demo
-from include.campaigns.domain import ACTIONS, STAGES, TRIGGER_TYPES
-from include.campaigns.report import HEADERS, format_stats_table
+from include.campaigns.domain.conditions import validate_conditions
+from include.campaigns.devtools.demo import MISSING_TEMPLATE_ID, REFERENCE_TIME, SNAPSHOT_RUN_ID, generate_demo
+from include.campaigns.devtools.demo import STAGES
+from include.campaigns.engine.actions import ACTION_NAMES as ACTIONS
+from include.campaigns.triggers import TRIGGER_TYPES
+from include.campaigns.devtools.report import HEADERS, format_stats_table
 
 LEADS = 2000
 

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from include.campaigns.planning import Step, due_chain
+from include.campaigns.engine.due import Step, due_chain
 from tests.factories import T0, hours
 
 STEPS = [Step(1, "send_message", 0), Step(2, "make_call", 0), Step(3, "send_message", 24), Step(4, "update_stage", 0)]

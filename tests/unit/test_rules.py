@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from rules.triggers import TriggerDefinition, evaluate, ruleset_name
+from include.campaigns.triggers import TriggerDefinition
+from rules.campaign_triggers import evaluate, ruleset_name
 
 SCORE = TriggerDefinition(1, 10, "LEAD_SCORE", {"threshold": 70})
 STAGE = TriggerDefinition(2, 10, "STAGE_CHANGE", {"to_stage": "qualified"})

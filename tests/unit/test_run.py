@@ -2,7 +2,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from include.campaigns.run import InvalidRunParams, RunContext, resolve_run
+from include.campaigns.engine.run import InvalidRunParams, RunContext, resolve_run
 
 AT = datetime(2026, 11, 25, 10, tzinfo=timezone.utc)
 LATER = datetime(2026, 11, 25, 10, 7, tzinfo=timezone.utc)

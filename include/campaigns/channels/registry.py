@@ -1,59 +1,68 @@
-"""Which adapter serves which channel: Airflow connections ``channel_<name>`` decide.
+"""Which adapter serves which channel: the Airflow connection ``channel_<name>`` decides, strictly.
 
-A connection's extra ``{"adapter": "sandbox"}`` (the default) or ``{"adapter": "pkg.module:Class"}``
-picks the adapter; the whole connection (login, password, host, extra) is handed to it as
-settings, so provider credentials stay in Airflow connections.
+Its extra names the adapter: ``{"adapter": "sandbox"}`` (the offline sandbox), a built-in provider name,
+or ``{"adapter": "package.module:ClassName"}``. The whole connection (login, password, host, port, extra)
+is handed to the adapter as its settings, so credentials live in Airflow connections only. A connection
+that is missing, has no ``adapter``, or names one that cannot be loaded is a ``ConnectionConfigError``
+naming the connection: the chunk fails before any step is sent or logged, and its steps stay due.
 
-Every adapter built here gets the retry policy of ``resilient.py`` (per-call timeout, bounded
-retries with backoff, same idempotency key on every attempt), configured by the same extra:
-``timeout_seconds``, ``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``.
+Every adapter gets the retry policy of ``resilient.py``, configured by the same extra: ``timeout_seconds``,
+``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine
 
 from include.campaigns.channels.base import ChannelAdapter
 from include.campaigns.channels.resilient import RetryPolicy, make_resilient
 from include.campaigns.channels.sandbox import SandboxAdapter
+from include.campaigns.domain.vocabulary import DELIVERY_CHANNELS
+from include.campaigns.infra.connections import ConnectionConfigError, require
 
-ADAPTER_CHANNELS = ("whatsapp", "sms", "email", "voice")
 BUILTIN: dict[str, Callable[..., ChannelAdapter]] = {"sandbox": SandboxAdapter}
+HINT = 'define it with extra {"adapter": "sandbox"} (offline) or a provider adapter (README, "Channels")'
 
 
-def _connection_settings(channel: str) -> dict:
-    try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(f"channel_{channel}")
-    except Exception:
-        return {}
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
-    return {"login": conn.login, "password": conn.password, "host": conn.host, "port": conn.port, "extra": extra}
+def conn_id(channel: str) -> str:
+    return f"channel_{channel}"
 
 
-def _factory(spec: str) -> Callable[..., ChannelAdapter]:
+def adapter_factory(name: str, spec: object) -> Callable[..., ChannelAdapter]:
+    if not isinstance(spec, str) or not spec:
+        raise ConnectionConfigError(f"connection {name}: its extra must name an adapter, e.g. {{\"adapter\": \"sandbox\"}}")
     if spec in BUILTIN:
         return BUILTIN[spec]
     module_name, _, attr = spec.partition(":")
     if not attr:
-        raise ValueError(f"adapter {spec!r}: expected 'sandbox' or 'package.module:ClassName'")
-    return getattr(importlib.import_module(module_name), attr)
+        raise ConnectionConfigError(
+            f"connection {name}: unknown adapter {spec!r} (built in: {', '.join(BUILTIN)}; "
+            "or 'package.module:ClassName')")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConnectionConfigError(f"connection {name}: adapter {spec!r} cannot be loaded ({exc})") from exc
 
 
-def load_adapters(engine: Engine, overrides: dict[str, ChannelAdapter] | None = None) -> dict[str, ChannelAdapter]:
-    adapters: dict[str, ChannelAdapter] = {}
-    for channel in ADAPTER_CHANNELS:
-        if overrides and channel in overrides:
-            adapters[channel] = overrides[channel]
-            continue
-        settings = _connection_settings(channel)
-        extra = settings.get("extra") or {}
-        adapter = _factory(extra.get("adapter", "sandbox"))(channel=channel, settings=settings, engine=engine)
-        default = getattr(adapter, "default_retry_policy", None)
-        adapters[channel] = make_resilient(adapter, RetryPolicy.from_extra(extra, default))
-    return adapters
+def load_adapter(engine: Engine, channel: str) -> ChannelAdapter:
+    name = conn_id(channel)
+    conn = require(name, HINT)
+    factory = adapter_factory(name, conn.extra.get("adapter"))
+    settings = {"login": conn.login, "password": conn.password, "host": conn.host, "port": conn.port,
+                "schema": conn.schema, "extra": conn.extra, "conn_id": name}
+    try:
+        adapter = factory(channel=channel, settings=settings, engine=engine)
+        policy = RetryPolicy.from_extra(conn.extra, getattr(adapter, "default_retry_policy", None))
+    except ConnectionConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConnectionConfigError(f"connection {name}: {exc}") from exc
+    return make_resilient(adapter, policy)
+
+
+def load_adapters(engine: Engine, channels: Iterable[str] = DELIVERY_CHANNELS) -> dict[str, ChannelAdapter]:
+    """The adapters of ``channels`` (default: every channel), each from its connection."""
+    return {channel: load_adapter(engine, channel) for channel in channels}

@@ -15,8 +15,9 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
 from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
-from include.campaigns.db import copy_rows, statement
+from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_like
 
+SQL = SqlFolder(__file__)
 UNREACHABLE_PREFIX = "+1500555"
 
 _COLUMNS = (
@@ -53,12 +54,9 @@ class SandboxAdapter(ResilientDelivery):
                 msg.requested_at,
             ))
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(
-                f"CREATE TEMP TABLE sandbox_batch ON COMMIT DROP AS SELECT {', '.join(_COLUMNS)} "
-                "FROM outbound_messages WITH NO DATA"
-            )
+            temp_table_like(conn, "sandbox_batch", "outbound_messages", _COLUMNS)
             copy_rows(conn, "sandbox_batch", _COLUMNS, rows)
-            conn.execute(statement("sandbox_record_messages"))
+            conn.execute(SQL("sandbox_record_messages"))
             # A separate statement: it sees rows inserted just now and by any earlier attempt.
             stored = conn.execute(text(
                 "SELECT o.idempotency_key, o.status, o.provider_ref, o.error "

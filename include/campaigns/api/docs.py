@@ -1,0 +1,28 @@
+"""The admin API's OpenAPI description: what a caller needs to know before the first request."""
+
+from __future__ import annotations
+
+GRANT_HINT = "campaigns admins grant <username> <broker_id>"
+
+DESCRIPTION = f"""
+Create campaigns, add their steps, activate/pause/archive them and apply them to leads
+(use case UC-06). Served by an Airflow plugin inside the Airflow API server.
+
+**Auth**: send an Airflow JWT as `Authorization: Bearer <token>`; get one from the API server with
+`POST /auth/token` (`{{"username": ..., "password": ...}}`). Only Airflow admins may call this API:
+no/invalid/expired token = 401, a user without the admin role = 403.
+
+**Broker scoping**: the table `broker_admins(username, broker_id)` says which brokers each Airflow user
+administers (grant with `{GRANT_HINT}`). A campaign or lead of any other broker is a 404.
+
+**Stages** are the broker's own (`pipeline_stages`): a `STAGE_CHANGE` trigger, an `update_stage` step and a
+stage condition must name one of them (422 otherwise, listing the broker's stages). A broker without
+pipeline rows accepts any non-empty stage.
+
+**Steps of a live campaign**: while a campaign is ACTIVE or PAUSED, steps can only be appended after
+the last one; changing or deleting an existing step is a 409 (DRAFT campaigns can change freely,
+ARCHIVED ones not at all).
+
+Errors: `{{"detail": "..."}}`; a 422 also lists each invalid field in `errors`. A request that fails
+writes nothing.
+"""

@@ -1,0 +1,5 @@
+"""One router per resource; ``app.py`` includes every router listed in ``ROUTERS``."""
+
+from include.campaigns.api.routers import apply, campaigns, steps
+
+ROUTERS = (campaigns.router, steps.router, apply.router)

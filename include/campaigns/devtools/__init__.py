@@ -1,0 +1,1 @@
+"""Developer and operator tooling: the ``campaigns`` command, demo data, the stats report."""

@@ -1,0 +1,146 @@
+"""``campaigns``: the project's one command.
+
+    campaigns db upgrade|start|stop|url     the campaign database (schema, embedded server)
+    campaigns settings load [--file F]      airflow_settings.yaml into the local Airflow
+    campaigns demo load --leads N           deterministic demo data
+    campaigns stats                         the campaign statistics
+    campaigns admins grant|revoke|list      which Airflow user administers which broker (admin API)
+    campaigns api serve [--port P]          the admin API alone (uvicorn)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from include.campaigns.infra.paths import apply_airflow_env_defaults
+
+
+def _engine(migrate: bool = False):
+    from include.campaigns.infra.database import get_engine
+    from include.campaigns.infra.migrations import upgrade
+
+    engine = get_engine()
+    if migrate:
+        upgrade(engine)
+    return engine
+
+
+def _db(args: argparse.Namespace) -> int:
+    from include.campaigns.infra import embedded
+
+    if args.action == "stop":
+        print("embedded PostgreSQL stopped" if embedded.stop() else "embedded PostgreSQL was not running")
+        return 0
+    engine = _engine()
+    if args.action == "upgrade":
+        from include.campaigns.infra.migrations import upgrade
+
+        applied = upgrade(engine)
+        print(f"schema up to date ({', '.join(applied)} applied)" if applied else "schema up to date")
+    elif args.action == "start":
+        print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+    elif args.action == "url":
+        print(engine.url.render_as_string(hide_password=True))
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from include.campaigns.infra.airflow_settings import load_airflow_settings
+
+    print(f"airflow settings loaded: {load_airflow_settings(args.file)}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from include.campaigns.devtools.demo import generate_demo
+
+    counts = generate_demo(_engine(migrate=True), leads=args.leads, brokers=args.brokers, seed=args.seed,
+                           reset=not args.keep)
+    print("demo data loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from include.campaigns.devtools.report import format_stats_table
+
+    print(format_stats_table(_engine()))
+    return 0
+
+
+def _admins(args: argparse.Namespace) -> int:
+    from include.campaigns.api.services import admins
+
+    with _engine(migrate=True).begin() as conn:
+        if args.action == "grant":
+            print(f"{args.username}: {admins.grant(conn, args.username, args.broker_ids)} broker grant(s) added")
+        elif args.action == "revoke":
+            n = admins.revoke(conn, args.username, args.broker_ids or None)
+            print(f"{args.username}: {n} broker grant(s) removed")
+        else:
+            for username, broker_id in admins.grants(conn):
+                print(f"{username}\t{broker_id}")
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from include.campaigns.api import create_app
+
+    _engine(migrate=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="campaigns", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the campaign database")
+    db.add_argument("action", choices=["upgrade", "start", "stop", "url"])
+    db.set_defaults(func=_db)
+
+    settings = sub.add_parser("settings", help="load airflow_settings.yaml into Airflow")
+    settings.add_argument("action", choices=["load"])
+    settings.add_argument("--file", default=None)
+    settings.set_defaults(func=_settings)
+
+    demo = sub.add_parser("demo", help="deterministic demo data")
+    demo.add_argument("action", choices=["load"])
+    demo.add_argument("--leads", type=int, default=2000)
+    demo.add_argument("--brokers", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=6)
+    demo.add_argument("--keep", action="store_true", help="add to existing data instead of replacing it")
+    demo.set_defaults(func=_demo)
+
+    sub.add_parser("stats", help="print the campaign statistics").set_defaults(func=_stats)
+
+    admins = sub.add_parser("admins", help="which Airflow user administers which broker through the admin API")
+    admins_sub = admins.add_subparsers(dest="action", required=True)
+    grant = admins_sub.add_parser("grant", help="let an Airflow user administer brokers")
+    grant.add_argument("username")
+    grant.add_argument("broker_ids", nargs="+", type=int)
+    revoke = admins_sub.add_parser("revoke", help="take brokers (default: all) away from a user")
+    revoke.add_argument("username")
+    revoke.add_argument("broker_ids", nargs="*", type=int)
+    admins_sub.add_parser("list", help="who administers which broker")
+    admins.set_defaults(func=_admins)
+
+    api = sub.add_parser("api", help="the admin API alone")
+    api.add_argument("action", choices=["serve"])
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8081)
+    api.set_defaults(func=_api)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_airflow_env_defaults()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Meeting slots: an agent's next free slot inside working hours, in the lead's time zone.
+
+A slot lasts ``slot_minutes`` and so does the appointment booked in it. ``busy`` holds an agent's booked
+``(starts_at, ends_at)`` ranges sorted by start; they never overlap (an exclusion constraint on
+``appointments`` guarantees it), so a candidate only has to be checked against the booking before it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    start: time = time(9, 0)
+    end: time = time(18, 0)
+    slot_minutes: int = 60
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> WorkingHours:
+        unknown = set(d) - {"weekdays", "start", "end", "slot_minutes"}
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}")
+        hours = cls(
+            weekdays=tuple(int(x) for x in d.get("weekdays", (0, 1, 2, 3, 4))),
+            start=time.fromisoformat(d.get("start", "09:00")),
+            end=time.fromisoformat(d.get("end", "18:00")),
+            slot_minutes=int(d.get("slot_minutes", 60)),
+        )
+        if not hours.weekdays or not set(hours.weekdays) <= set(range(7)):
+            raise ValueError("weekdays must be a non-empty list of 0 (Monday) .. 6")
+        if hours.slot_minutes <= 0 or hours.end <= hours.start:
+            raise ValueError("working hours need a positive slot_minutes and end after start")
+        return hours
+
+    @property
+    def slot(self) -> timedelta:
+        return timedelta(minutes=self.slot_minutes)
+
+
+class UnknownTimezone(ValueError):
+    """A time zone name that the IANA database does not know."""
+
+
+class NoFreeSlot(ValueError):
+    """The agent has no free slot within the search horizon."""
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The named zone; UTC when there is none."""
+    if not name:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownTimezone(f"unknown time zone {name!r}") from None
+
+
+def is_free(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> bool:
+    i = bisect.bisect_left(busy, (end,))  # bookings starting at or after `end` cannot overlap
+    return i == 0 or busy[i - 1][1] <= start
+
+
+def next_free_slot(after: datetime, busy: list[tuple[datetime, datetime]], tz: ZoneInfo, hours: WorkingHours,
+                   max_days: int = 366) -> tuple[datetime, datetime]:
+    """Earliest free ``(start, end)`` (UTC) with start >= ``after`` on a working day."""
+    local_after = after.astimezone(tz)
+    day: date = local_after.date()
+    for _ in range(max_days):
+        if day.weekday() in hours.weekdays:
+            slot = datetime.combine(day, hours.start, tzinfo=tz)
+            day_end = datetime.combine(day, hours.end, tzinfo=tz)
+            while slot + hours.slot <= day_end:
+                start, end = slot.astimezone(timezone.utc), (slot + hours.slot).astimezone(timezone.utc)
+                if slot >= local_after and is_free(busy, start, end):
+                    return start, end
+                slot += hours.slot
+        day += timedelta(days=1)
+    raise NoFreeSlot(f"agent has no free slot within {max_days} days")
+
+
+def book(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> None:
+    bisect.insort(busy, (start, end))

@@ -1,0 +1,38 @@
+"""schedule_meeting: book the lead's assigned agent at the next free slot, in the lead's time zone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from include.campaigns.engine.actions.base import Appointment, Deliver, Done, StepContext
+from include.campaigns.engine.actions.meeting_slots import NoFreeSlot, UnknownTimezone, book, next_free_slot, zone
+
+
+class ScheduleMeeting:
+    name = "schedule_meeting"
+    contact = False
+
+    def channel(self, campaign: dict[str, Any]) -> None:
+        return None
+
+    def run(self, ctx: StepContext) -> Done | Deliver:
+        agent = ctx.lead["assigned_agent_id"]
+        if agent is None:
+            return Done("FAILED", "no_assigned_agent")
+        try:
+            tz = zone(ctx.lead.get("timezone") or ctx.broker.get("timezone"))
+        except UnknownTimezone as exc:
+            return Done("FAILED", f"unknown_timezone: {exc}")
+        busy = ctx.busy.setdefault(agent, [])
+        try:
+            start, end = next_free_slot(ctx.run.run_at, busy, tz, ctx.hours)
+        except NoFreeSlot as exc:
+            return Done("FAILED", f"no_free_slot: {exc}")
+        book(busy, start, end)
+        e = ctx.enrolment
+        ctx.effects.appointments.append(
+            Appointment(ctx.campaign["broker_id"], e.lead_id, agent, start, end, e.campaign_id, ctx.step.number))
+        return Done("SENT")
+
+
+ACTION = ScheduleMeeting()

@@ -1,0 +1,96 @@
+"""One chunk of enrolments and everything their steps read, loaded under the chunk's row locks."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from include.campaigns.domain.pipelines import Pipelines, load_pipelines
+from include.campaigns.engine.due import Step
+from include.campaigns.engine.run import RunContext
+from include.campaigns.infra.database import SqlFolder
+
+SQL = SqlFolder(__file__)
+AGENT_LOCK_NAMESPACE = 7_316_002
+
+_CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts FROM campaigns WHERE id = ANY(:ids)"
+_STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
+          "FROM campaign_steps WHERE campaign_id = ANY(:ids) ORDER BY campaign_id, step_number")
+_BY_ID = "SELECT * FROM {table} WHERE id = ANY(:ids)"
+_BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments WHERE agent_id = ANY(:ids) AND ends_at > :since "
+         "ORDER BY agent_id, starts_at")
+
+
+@dataclass
+class Enrolment:
+    campaign_id: int
+    lead_id: int
+    last_step_number: int
+    anchor_at: datetime  # when the last step ran, or the enrolment time
+    contacts_made: int
+    pending: list[int] = field(default_factory=list)
+    status: str = "ACTIVE"
+    touched: bool = False
+    error: str | None = None  # an engine error set the enrolment aside (status ERROR) at this step
+    error_step: int | None = None
+
+
+@dataclass
+class ChunkData:
+    enrolments: list[Enrolment]
+    campaigns: dict[int, dict[str, Any]]
+    steps: dict[int, dict[int, Step]]
+    leads: dict[int, dict[str, Any]]
+    templates: dict[int, dict[str, Any]]
+    agents: dict[int, dict[str, Any]]
+    brokers: dict[int, dict[str, Any]]
+    pipelines: Pipelines = field(default_factory=dict)
+
+    def steps_of(self, campaign_id: int) -> dict[int, Step]:
+        return self.steps.get(campaign_id, {})
+
+
+def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any]]:
+    return {r["id"]: dict(r) for r in conn.execute(text(sql), {"ids": ids}).mappings()}
+
+
+def load_chunk(conn: Connection, run: RunContext, chunk_no: int) -> ChunkData:
+    """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
+    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no}).all()
+    enrolments = [Enrolment(r.campaign_id, r.lead_id, r.last_step_number, r.last_step_at or r.enrolled_at,
+                            r.contacts_made) for r in claimed]
+    campaign_ids = sorted({e.campaign_id for e in enrolments})
+    campaigns = _rows(conn, _CAMPAIGNS, campaign_ids)
+    steps: dict[int, dict[int, Step]] = defaultdict(dict)
+    for r in conn.execute(text(_STEPS), {"ids": campaign_ids}).mappings():
+        steps[r["campaign_id"]][r["step_number"]] = Step(
+            r["step_number"], r["action"], float(r["delay_hours"]), r["message_template_id"],
+            r["conditions"] or {}, r["config"] or {})
+    leads = _rows(conn, _BY_ID.format(table="leads"), sorted({e.lead_id for e in enrolments}))
+    template_ids = sorted({s.message_template_id for per in steps.values() for s in per.values()
+                           if s.message_template_id is not None})
+    agent_ids = sorted({lead["assigned_agent_id"] for lead in leads.values() if lead["assigned_agent_id"]})
+    broker_ids = sorted({c["broker_id"] for c in campaigns.values()})
+    return ChunkData(
+        enrolments, campaigns, dict(steps), leads,
+        templates=_rows(conn, _BY_ID.format(table="message_templates"), template_ids),
+        agents=_rows(conn, _BY_ID.format(table="agents"), agent_ids),
+        brokers=_rows(conn, _BY_ID.format(table="brokers"), broker_ids),
+        pipelines=load_pipelines(conn, broker_ids),
+    )
+
+
+def lock_agents_and_load_busy(conn: Connection, agent_ids: list[int],
+                              since: datetime) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Serialise bookings per agent (advisory locks, ascending), then read their bookings from ``since``."""
+    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    if not agent_ids:
+        return busy
+    conn.execute(SQL("lock_agents"), {"ns": AGENT_LOCK_NAMESPACE, "ids": agent_ids})
+    for agent_id, starts_at, ends_at in conn.execute(text(_BUSY), {"ids": agent_ids, "since": since}):
+        busy[agent_id].append((starts_at, ends_at))
+    return busy

@@ -1,0 +1,59 @@
+"""Stage: enrol each matched lead once (FA-3); a sweep also advances the snapshots (valid and set-aside rows)
+and the pipelines it validated against, in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from include.campaigns.domain import vocabulary as v
+from include.campaigns.engine.logs import LogRow, write_logs
+from include.campaigns.engine.run import RunContext, record_counts
+from include.campaigns.infra.database import SqlFolder, analyze
+
+SQL = SqlFolder(__file__)
+ANALYZE_AFTER = 5_000
+
+
+def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
+    params = {"run_id": run.run_id, "run_at": run.run_at}
+    with engine.begin() as conn:
+        enrolled = conn.execute(SQL("enrol_matches"), params).rowcount
+        if enrolled > ANALYZE_AFTER:
+            analyze(conn, "campaign_enrolments")
+        counts: dict[str, Any] = {"enrolled": enrolled}
+        if run.mode == "sweep":
+            counts["snapshots_advanced"] = conn.execute(SQL("advance_snapshots"), params).rowcount
+            conn.execute(SQL("record_pipelines"), params)
+            conn.execute(SQL("record_sweep"), params)
+        else:
+            counts.update(apply_outcome(conn, run, enrolled))
+        record_counts(conn, run.run_id, counts)
+    return counts
+
+
+def apply_outcome(conn: Connection, run: RunContext, enrolled: int) -> dict[str, Any]:
+    """Apply-to-lead writes one campaign-level SKIPPED entry when it does not enrol (seed FA-3)."""
+    if enrolled:
+        return {"apply_outcome": "enrolled"}
+    pair = {"r": run.run_id, "c": run.campaign_id, "l": run.lead_id}
+    matched = conn.execute(
+        text("SELECT 1 FROM run_trigger_matches WHERE run_id = :r AND campaign_id = :c AND lead_id = :l"), pair).first()
+    rejected = conn.execute(
+        text("SELECT reasons FROM lead_rejects WHERE run_id = :r AND lead_id = :l"), pair).scalar()
+    if rejected is not None:  # set aside by validation: the trigger was never judged
+        reason = f"{v.LEAD_REJECTED}: {', '.join(rejected)}"
+    elif matched:
+        enrolled_by = conn.execute(
+            text("SELECT enrolled_run_id FROM campaign_enrolments WHERE campaign_id = :c AND lead_id = :l"),
+            pair).scalar_one()
+        if enrolled_by == run.run_id:  # this run enrolled it on an earlier try
+            return {"apply_outcome": "enrolled"}
+        reason = v.ALREADY_ENROLLED
+    else:
+        reason = v.TRIGGER_NOT_MET
+    broker_id = conn.execute(text("SELECT broker_id FROM campaigns WHERE id = :c"), pair).scalar()
+    write_logs(conn, [LogRow(run.campaign_id, run.lead_id, None, None, "SKIPPED", reason, run.run_at, run.run_id,
+                             None, broker_id)])
+    return {"apply_outcome": reason.split(":")[0]}

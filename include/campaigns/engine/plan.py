@@ -1,0 +1,27 @@
+"""Stage: write the run's plan -- enrolments with a due step -- split into chunks; return the chunk numbers."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+from include.campaigns.engine.run import RunContext, record_counts
+from include.campaigns.engine.settings import EngineSettings
+from include.campaigns.infra.database import SqlFolder, analyze
+
+SQL = SqlFolder(__file__)
+ANALYZE_AFTER = 5_000
+
+
+def plan_due_steps(engine: Engine, run: RunContext, settings: EngineSettings | None = None) -> list[int]:
+    settings = settings or EngineSettings()
+    params = {"run_id": run.run_id, "run_at": run.run_at, "campaign_id": run.campaign_id, "lead_id": run.lead_id,
+              "max_chunks": settings.max_chunks, "min_chunk_size": settings.min_chunk_size}
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM run_plan WHERE run_id = :r"), {"r": run.run_id})
+        due = conn.execute(SQL("plan_due_enrolments"), params).rowcount
+        chunks = conn.execute(text("SELECT count(DISTINCT chunk_no) FROM run_plan WHERE run_id = :r"),
+                              {"r": run.run_id}).scalar_one()
+        if due > ANALYZE_AFTER:
+            analyze(conn, "run_plan")
+        record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": chunks})
+    return list(range(chunks))

@@ -1,0 +1,140 @@
+"""The campaign database: which server (``campaigns_db``), engines, SQL files and bulk helpers.
+
+``campaigns_db`` decides. ``AIRFLOW_CONN_CAMPAIGNS_DB`` wins, as everywhere in Airflow; a connection whose
+extra says ``{"embedded": true}`` means the project's own PostgreSQL (``embedded.py``), and so does no
+connection at all outside a task. Anything else must be a PostgreSQL connection; a broken one is an error
+naming it, never a silent fall-back to the embedded server.
+
+SQL longer than a line lives in ``sql/*.sql`` files next to the module that runs it, with ``:named`` binds:
+``SQL = SqlFolder(__file__)`` then ``SQL("name")``. Bulk moves use psycopg's COPY under the same SQLAlchemy
+connection, so they share its transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.sql.elements import TextClause
+
+from include.campaigns.infra.connections import ConnectionConfigError, ConnectionSettings, lookup
+
+log = logging.getLogger(__name__)
+
+CONN_ID = "campaigns_db"
+ENV_CONN = "AIRFLOW_CONN_CAMPAIGNS_DB"  # the standard Airflow variable, which always wins
+DEFAULT_DATABASE = "campaigns"
+POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg")
+
+
+def sqlalchemy_url(uri: str) -> str:
+    """An Airflow/libpq style URI as a SQLAlchemy psycopg 3 URL."""
+    parts = urlsplit(uri.strip())
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise ConnectionConfigError(f"{CONN_ID} must be a PostgreSQL URL, got scheme {parts.scheme!r}")
+    return urlunsplit(("postgresql+psycopg", parts.netloc, parts.path, parts.query, parts.fragment))
+
+
+def is_embedded(conn: ConnectionSettings | None) -> bool:
+    return conn is None or conn.extra.get("embedded") is True
+
+
+def url_of(conn: ConnectionSettings) -> str:
+    """A PostgreSQL connection's URL; the error names what is wrong with it."""
+    if conn.conn_type not in (None, "postgres", "postgresql"):
+        raise ConnectionConfigError(f"{CONN_ID} ({conn.source}) must be a postgres connection, got {conn.conn_type!r}")
+    if not conn.host and "host=" not in (conn.raw_uri or ""):
+        raise ConnectionConfigError(
+            f"{CONN_ID} ({conn.source}) has no host: give host/port/schema/login, or extra "
+            '{"embedded": true} for the project\'s own PostgreSQL')
+    return sqlalchemy_url(conn.uri())
+
+
+def database_url(database: str | None = None) -> str:
+    """SQLAlchemy URL of the campaign database, starting the embedded server when it is the one."""
+    conn = lookup(CONN_ID)
+    if not is_embedded(conn):
+        return url_of(conn)
+    if conn is None:
+        log.info("%s is not defined: using the project's embedded PostgreSQL", CONN_ID)
+    from include.campaigns.infra import embedded
+
+    return sqlalchemy_url(embedded.ensure_running(database or (conn and conn.schema) or DEFAULT_DATABASE))
+
+
+@functools.cache
+def _engine_for(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    return _engine_for(url or database_url())
+
+
+class SqlFolder:
+    """The ``sql/`` folder next to a module: ``SqlFolder(__file__)("name")`` is ``sql/name.sql``, parsed once."""
+
+    def __init__(self, module_file: str) -> None:
+        self.path = Path(module_file).with_name("sql")
+
+    def __call__(self, name: str) -> TextClause:
+        return _statement(self.path / f"{name}.sql")
+
+    def templated(self, name: str, **fragments: str) -> TextClause:
+        """``sql/name.sql`` with each ``{{ key }}`` replaced by a SQL fragment the code builds (never input)."""
+        return _templated(self.path / f"{name}.sql", tuple(sorted(fragments.items())))
+
+
+@functools.cache
+def _templated(path: Path, fragments: tuple[tuple[str, str], ...]) -> TextClause:
+    source = path.read_text()
+    for key, fragment in fragments:
+        token = "{{ " + key + " }}"
+        if token not in source:
+            raise KeyError(f"{path.name} has no {token}")
+        source = source.replace(token, fragment)
+    if "{{ " in source:
+        raise KeyError(f"{path.name}: a {{{{ ... }}}} fragment was not given")
+    return text(source)
+
+
+@functools.cache
+def _statement(path: Path) -> TextClause:
+    return text(path.read_text())
+
+
+def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """COPY ``rows`` into ``table`` inside the connection's transaction; return the count.
+
+    psycopg's ``write_row`` adapts each Python value (str, int, datetime, bool, list -> array) in C,
+    which is what makes a million-row COPY cheap.
+    """
+    raw = conn.connection.driver_connection
+    n = 0
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+    return n
+
+
+def analyze(conn: Connection, table: str) -> None:
+    """Fresh statistics for a table just bulk-loaded, before the planner relies on them."""
+    conn.exec_driver_sql(f"ANALYZE {table}")
+
+
+def temp_table(conn: Connection, name: str, columns_sql: str) -> None:
+    """A scratch table that disappears with the transaction."""
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns_sql}) ON COMMIT DROP")
+
+
+def temp_table_like(conn: Connection, name: str, source_table: str, columns: Sequence[str]) -> None:
+    """A scratch table with some columns of ``source_table`` (their types), gone with the transaction."""
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {', '.join(columns)} FROM {source_table} WITH NO DATA")

