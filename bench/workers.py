@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from bench.driver import ChunkRun, ExecuteChunks
+from bench.driver import ChunkRun
 from bench.memory import peak_bytes, reset_peak
 from include.campaigns.engine.run import RunContext
 from include.campaigns.engine.settings import EngineSettings
@@ -87,6 +87,3 @@ class ChunkPool:
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-__all__ = ["ChunkPool", "ExecuteChunks", "make_engine"]
