@@ -1,7 +1,9 @@
-"""Two benchmark results side by side: ``python -m bench.compare BEFORE.json AFTER.json``.
+"""Two benchmark results side by side: ``python -m bench.compare --before B.json [...] --after A.json [...]``.
 
-Per scenario and stage the medians of both runs and their ratio (after / before), from the summaries the
-benchmark writes (``bench/results/*.json``), so "within noise" is a number, not an impression.
+Per scenario and stage the medians of both sides and their ratio (after / before), from the results the
+benchmark writes (``bench/results/*.json``), so "within noise" is a number, not an impression. Several files
+on one side are pooled (their repetitions together): on a shared machine, alternating short runs of the two
+versions lets both see the same noise.
 """
 
 from __future__ import annotations
@@ -30,6 +32,13 @@ def _n(x: float | None) -> str:
     return "-" if x is None else f"{x:,.0f}"
 
 
+def pooled(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result holding the repetitions of all (the first one's arguments and commit)."""
+    merged = {**results[0], "reps": [rep for r in results for rep in r["reps"]]}
+    merged["summary"] = summarise(merged)
+    return merged
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     b, a = before.get("summary") or summarise(before), after.get("summary") or summarise(after)
     due = after["args"].get("due", 100_000)
@@ -54,12 +63,16 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _load(paths: list[Path]) -> dict[str, Any]:
+    return pooled([json.loads(f.read_text()) for f in paths])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n\n")[0])
-    p.add_argument("before", type=Path)
-    p.add_argument("after", type=Path)
+    p.add_argument("--before", type=Path, nargs="+", required=True)
+    p.add_argument("--after", type=Path, nargs="+", required=True)
     args = p.parse_args(argv)
-    print(compare(json.loads(args.before.read_text()), json.loads(args.after.read_text())))
+    print(compare(_load(args.before), _load(args.after)))
     return 0
 
 
