@@ -145,9 +145,11 @@ class Bench:
         sampler.start()
         execute = self.pool.execute if parallel and self.pool else sequential(self.engine)
         print(f"  {name:6s}", end="", flush=True)
-        stages = run_stages(self.engine, run, self.settings, execute,
-                            on_stage=lambda stage: setattr(self, "current_stage", stage))
-        tree_peak, child_peak = sampler.stop()
+        try:
+            stages = run_stages(self.engine, run, self.settings, execute,
+                                on_stage=lambda stage: setattr(self, "current_stage", stage))
+        finally:
+            tree_peak, child_peak = sampler.stop()
         seconds = {k: v.seconds for k, v in stages.items()}
         chunk_runs = next((v.chunks for v in stages.values() if v.chunks is not None), [])
         with self.engine.connect() as c:
