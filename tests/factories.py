@@ -20,6 +20,13 @@ def add_broker(engine: Engine, broker_id: int = 1, name: str = "Inmobiliaria Sol
         c.execute(text("INSERT INTO brokers (id, name, timezone) VALUES (:i, :n, :t)"), {"i": broker_id, "n": name, "t": tz})
 
 
+def add_pipeline(engine: Engine, broker_id: int, stages: tuple[str, ...] | list[str]):
+    """The broker's own pipeline (CRM data): its stages in order."""
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO pipeline_stages (broker_id, stage, position) VALUES (:b, :s, :p)"),
+                  [{"b": broker_id, "s": stage, "p": i} for i, stage in enumerate(stages, start=1)])
+
+
 def add_agent(engine: Engine, agent_id: int, broker_id: int = 1, name: str = "Lucía Romero", phone: str = "+525511112222"):
     with engine.begin() as c:
         c.execute(text("INSERT INTO agents (id, broker_id, full_name, email, phone) VALUES (:i, :b, :n, :e, :p)"),

@@ -30,10 +30,8 @@ read again.
 The chunks run one after another in R0, R1 and R3, on two threads in R2 and R4: the outcome must not
 depend on it.
 
-Two engine disagreements with the contract have minimal, strict-xfail reproductions at the end of this module.
-One of them (an unchanged bad row read again when its activity crosses an INACTIVITY boundary) occurs in this
-data set: only exactly those rows are tolerated in the reject comparison (``reread_by_activity_window``). The
-other (a deleted lead that was set aside) is kept out of it: the CRM here deletes valid enrolled leads only.
+Two engine bugs this comparison found (an unchanged bad row read again when its activity crossed an INACTIVITY
+boundary; a deleted lead that was set aside waiting for ever) have minimal reproductions at the end of this module.
 """
 
 from __future__ import annotations
@@ -247,8 +245,7 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
     ref = Reference(brokers=sc.brokers, pipelines=sc.pipelines, agents=sc.agents, leads=at_r0,
                     templates=sc.templates, campaigns=sc.campaigns, steps=sc.steps)
 
-    per_run, db_rejects, tolerated = {}, {}, {}
-    previous_at = None
+    per_run, db_rejects = {}, {}
     for name in d.RUN_TIMES:
         s = sc.sweep(name, ref)
         t = time.perf_counter()
@@ -261,14 +258,9 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
         assert len(expected) == len(ref.logs) - before  # the reference never logs a row twice
         assert_same(f"campaign_logs of {name}", logs_of_run(engine, s.run_id), expected)
         expected_rejects = {(lid, tuple(reasons)) for lid, reasons in ref.rejected[s.run_id].items()}
-        got = rejects_of_run(engine, s.run_id)
-        tolerated[name] = reread_by_activity_window(ref, s, previous_at, got - expected_rejects)
-        db_rejects[s.run_id] = got - tolerated[name]
+        db_rejects[s.run_id] = rejects_of_run(engine, s.run_id)
         assert_same(f"lead_rejects of {name}", db_rejects[s.run_id], expected_rejects)
         per_run[name] = Counter(r[4] for r in expected)
-        previous_at = s.run_at
-    print("unchanged bad rows read again by an activity window (engine bug, see the xfail test):",
-          {name: len(found) for name, found in tolerated.items()})
 
     result = ref.result()
     assert result.cross_campaign_stage_effects == [], "the data set lets campaigns of one lead interfere"
@@ -296,8 +288,7 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
                         "AND a.id < b.id AND tstzrange(a.starts_at, a.ends_at) && tstzrange(b.starts_at, b.ends_at)") \
         == [(0,)]
     counted = dict(rows(engine, "SELECT run_id, CAST(counts->>'leads_rejected' AS int) FROM pipeline_runs"))
-    assert counted == {f"reference__{name}": len(db_rejects[f"reference__{name}"]) + len(tolerated[name])
-                       for name in d.RUN_TIMES}
+    assert counted == {f"reference__{name}": len(db_rejects[f"reference__{name}"]) for name in d.RUN_TIMES}
 
     # remembered rejects, in the database's own rows: bad rows nobody changed (updated_at aside) are read once
     # (R0, or R1 when they arrive then); broker 1's are read again at R2 only, when its pipeline changed
@@ -313,26 +304,6 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
         again = ["reference__R2"] if sc.lead_by_id[lid]["broker_id"] == 1 else []
         assert rejected_in[lid] == [first, *again], (lid, rejected_in[lid])
     _assert_the_data_set_exercises_what_it_claims(sc, result, per_run)
-
-
-def reread_by_activity_window(ref: Reference, s: Sweep, previous_at: datetime | None,
-                              extra: set[tuple[int, tuple[str, ...]]]) -> set[tuple[int, tuple[str, ...]]]:
-    """The rows of ``extra`` (set aside by the engine's sweep ``s``, not by the reference) that the engine read
-    again only because their activity crossed an INACTIVITY campaign's boundary since the previous sweep:
-    unchanged, set aside before for the same reasons. A known engine bug, pinned by
-    ``test_an_unchanged_bad_row_is_not_read_again_when_its_activity_ages``; anything else stays a failure."""
-    out = set()
-    for lead_id, reasons in extra:
-        lead, verdict = ref.leads.get(lead_id), ref.verdicts.get(lead_id)
-        if previous_at is None or lead is None or verdict is None or verdict.reasons != list(reasons):
-            continue
-        last = lead["last_activity_at"]
-        days = [c["trigger_config"]["days"] for c in ref.campaigns.values() if c["status"] == "ACTIVE"
-                and c["trigger_type"] == "INACTIVITY" and c["broker_id"] == lead["broker_id"]]
-        if last is not None and any(previous_at - timedelta(days=n) < last <= s.run_at - timedelta(days=n)
-                                    for n in days):
-            out.add((lead_id, reasons))
-    return out
 
 
 def _assert_the_data_set_exercises_what_it_claims(sc: Scenario, result, per_run) -> None:
@@ -365,16 +336,11 @@ def _assert_the_data_set_exercises_what_it_claims(sc: Scenario, result, per_run)
     assert any(lid in paused for (_c, lid) in result.enrolments)  # ... then enrolled
 
 
-# -- engine disagreements with the contract found by the comparison (minimal reproductions) -------------------
+# -- engine bugs the comparison found (minimal reproductions) ----------------------------------------------
 def _sweep(engine, run_id: str, at: datetime) -> None:
     run_pipeline(engine, Sweep(run_id=run_id, run_at=at), parallel=False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CONTRACT 4 'Bad data': a row set aside is read again only once it changes. stage_leads.sql stages the leads "
-    "whose activity crossed an INACTIVITY campaign's boundary since the last sweep (the `windows` branch of "
-    "`wanted`) without leaving out the rejected snapshots, so an unchanged bad row is staged, validated and "
-    "rejected again"))
 def test_an_unchanged_bad_row_is_not_read_again_when_its_activity_ages(engine):
     r0, r1 = T0, T0 + timedelta(hours=1)
     add_broker(engine, 9, tz="America/Bogota")
@@ -390,11 +356,6 @@ def test_an_unchanged_bad_row_is_not_read_again_when_its_activity_ages(engine):
     assert rows(engine, "SELECT counts->>'leads_staged' FROM pipeline_runs WHERE run_id = 'bad_row__R1'") == [("0",)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "An enrolled lead the CRM deleted gets one SKIPPED lead_not_found log and its enrolment STOPS -- unless it "
-    "was set aside when it was deleted: plan_due_enrolments.sql leaves out every enrolment whose lead_snapshots "
-    "row says rejected, and a deleted lead's snapshot is never read again, so the enrolment stays ACTIVE with "
-    "its step due for ever"))
 def test_a_deleted_lead_that_was_set_aside_stops_its_enrolment(engine):
     add_broker(engine, 9, tz="America/Bogota")
     add_template(engine, 901, broker_id=9, channel="sms")

@@ -21,14 +21,11 @@ def format_stats_table(engine: Engine) -> str:
         last_run = conn.execute(text(
             "SELECT run_id, run_at, mode, counts FROM pipeline_runs ORDER BY run_at DESC, run_id DESC LIMIT 1"
         )).first()
-        rejects = reasons = None
-        if last_run is not None:
-            rejects = conn.execute(text("SELECT count(*) FROM lead_rejects WHERE run_id = :r"),
-                                   {"r": last_run.run_id}).scalar_one()
-            reasons = conn.execute(text(
-                "SELECT reason, count(*) AS n FROM lead_rejects, unnest(reasons) AS reason"
-                " WHERE run_id = :r GROUP BY reason ORDER BY n DESC, reason LIMIT :k"),
-                {"r": last_run.run_id, "k": TOP_REASONS}).all()
+        set_aside = conn.execute(text("SELECT count(*) FROM lead_snapshots WHERE rejected")).scalar_one()
+        reasons = conn.execute(text(
+            "SELECT reason, count(*) AS n FROM lead_snapshots, unnest(reject_reasons) AS reason"
+            " WHERE rejected GROUP BY reason ORDER BY n DESC, reason LIMIT :k"), {"k": TOP_REASONS}).all()
+        errors = conn.execute(text("SELECT count(*) FROM campaign_enrolments WHERE status = 'ERROR'")).scalar_one()
 
     table: list = [list(r) for r in rows]
     totals = [sum(int(r[i]) for r in rows) for i in range(len(HEADERS) - len(NUMERIC), len(HEADERS))]
@@ -41,6 +38,9 @@ def format_stats_table(engine: Engine) -> str:
         counts = " ".join(f"{k}={v}" for k, v in sorted((last_run.counts or {}).items()))
         lines.append(f"last run: {last_run.run_id} at {last_run.run_at.isoformat()} ({last_run.mode})"
                      + (f": {counts}" if counts else ""))
-        top = ", ".join(f"{reason}={n}" for reason, n in reasons)
-        lines.append(f"rejected leads in that run: {rejects}" + (f" (top reasons: {top})" if top else ""))
+    top = ", ".join(f"{reason}={n}" for reason, n in reasons)
+    lines.append(f"leads set aside by validation (not read again until they change): {set_aside}"
+                 + (f" (top reasons: {top})" if top else ""))
+    if errors:
+        lines.append(f"enrolments set aside by an engine error: {errors} (GET /api/v1/enrolments?status=ERROR)")
     return "\n".join(lines)

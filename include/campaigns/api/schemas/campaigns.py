@@ -103,6 +103,7 @@ class EnrolmentsOut(ResponseBody):
     active: int = 0
     completed: int = 0
     stopped: int = 0
+    error: int = Field(default=0, description="Set aside by an engine error: see GET /api/v1/enrolments?status=ERROR")
 
 
 class CampaignDetail(CampaignOut):

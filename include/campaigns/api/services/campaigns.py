@@ -70,7 +70,7 @@ def campaign_detail(conn: Connection, campaign: Mapping[str, Any]) -> dict[str, 
     cid = campaign["id"]
     stats = conn.execute(text("SELECT sent, failed, skipped, updated_at FROM campaign_stats WHERE campaign_id = :id"),
                          {"id": cid}).one_or_none()
-    enrolments = {"active": 0, "completed": 0, "stopped": 0}
+    enrolments = {"active": 0, "completed": 0, "stopped": 0, "error": 0}
     for status, n in conn.execute(
             text("SELECT status, count(*) FROM campaign_enrolments WHERE campaign_id = :id GROUP BY status"), {"id": cid}):
         enrolments[str(status).lower()] = n

@@ -18,7 +18,8 @@ WITH due AS (
       AND coalesce(e.last_step_at, e.enrolled_at) + next_step.delay_hours * interval '1 hour' <= :run_at
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
-      AND NOT EXISTS (SELECT 1 FROM lead_snapshots s  -- an index probe (lead_snapshots_rejected_idx)
+      AND NOT EXISTS (SELECT 1 FROM lead_snapshots s  -- index probes (lead_snapshots_rejected_idx, leads pk);
+                      JOIN leads l ON l.id = s.lead_id    -- a deleted lead is not waiting: it stops
                       WHERE CAST(:lead_id AS bigint) IS NULL AND s.lead_id = e.lead_id AND s.rejected)
       AND NOT EXISTS (SELECT 1 FROM run_leads r
                       WHERE CAST(:lead_id AS bigint) IS NOT NULL AND r.run_id = :run_id AND r.lead_id = e.lead_id
