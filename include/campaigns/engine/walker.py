@@ -98,10 +98,16 @@ class ChunkWalker:
                 e.status = "COMPLETED"
         return self.out
 
-    def _log(self, e: Enrolment, step: Step | None, done: Done) -> None:
+    def _channel(self, e: Enrolment, step: Step | None) -> str | None:
+        """The channel a step's log carries: the one its action uses (none for meetings and stage moves)."""
+        action = self.actions.get(step.action) if step else None
+        return action.channel(self.data.campaigns[e.campaign_id]) if action else None
+
+    def _log(self, e: Enrolment, step: Step | None, done: Done, channel_of: Step | None = None) -> None:
+        channel = done.channel or self._channel(e, step or channel_of)
         self.out.logs.append(LogRow(
             e.campaign_id, e.lead_id, step.number if step else None, step.action if step else None, done.status,
-            done.reason, self.run.run_at, self.run.run_id, done.channel, self.data.campaigns[e.campaign_id]["broker_id"]))
+            done.reason, self.run.run_at, self.run.run_id, channel, self.data.campaigns[e.campaign_id]["broker_id"]))
 
     def _done(self, e: Enrolment, step: Step, done: Done) -> None:
         self._log(e, step, done)
@@ -127,7 +133,7 @@ class ChunkWalker:
             return None
         limit = campaign["max_contacts"]
         if action.contact and limit is not None and e.contacts_made >= limit:
-            self._log(e, None, Done("SKIPPED", v.MAX_CONTACTS_REACHED))
+            self._log(e, None, Done("SKIPPED", v.MAX_CONTACTS_REACHED), channel_of=step)
             e.status, e.pending, e.touched = "STOPPED", [], True
             return None
         for stage in stages_named(step.conditions):
