@@ -67,6 +67,9 @@ class RecordingTrigger:
         return TriggeredRun(dag_run_id=f"manual__test_{len(self.calls)}", dag_is_paused=False)
 
 
+PIPELINE_1 = ("new", "contacted", "qualified", "visita", "won", "lost")
+
+
 def seed(engine: Engine) -> None:
     """Two brokers, their leads and templates, and the broker grants of TOKENS' users."""
     with engine.begin() as conn:
@@ -76,6 +79,9 @@ def seed(engine: Engine) -> None:
             [{"u": u, "b": b} for u, b in GRANTS],
         )
         conn.execute(text("INSERT INTO brokers (id, name) VALUES (1, 'Inmo Uno'), (2, 'Inmo Dos')"))
+        # broker 1's own pipeline; broker 2 has none (any non-empty stage is valid there)
+        conn.execute(text("INSERT INTO pipeline_stages (broker_id, stage, position) SELECT 1, s, n "
+                          "FROM unnest(CAST(:s AS text[])) WITH ORDINALITY AS t(s, n)"), {"s": list(PIPELINE_1)})
         conn.execute(
             text(
                 "INSERT INTO leads (id, broker_id, full_name, email, phone, stage, score) VALUES "

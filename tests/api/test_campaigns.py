@@ -47,7 +47,7 @@ def test_create_campaign_is_draft_and_readable(client, db):
     d = detail.json()
     assert d["steps"] == []
     assert d["stats"] == {"sent": 0, "failed": 0, "skipped": 0, "updated_at": None}
-    assert d["enrolments"] == {"active": 0, "completed": 0, "stopped": 0}
+    assert d["enrolments"] == {"active": 0, "completed": 0, "stopped": 0, "error": 0}
     with db.connect() as conn:
         row = conn.execute(text("SELECT status, trigger_config, broker_id FROM campaigns WHERE id = :id"), {"id": c["id"]}).one()
     assert tuple(row) == ("DRAFT", {"threshold": 70}, 1)
@@ -109,7 +109,7 @@ def test_detail_shows_steps_in_order_stats_and_enrolments(client, db):
     assert d["steps"][2]["config"] == {"stage": "contacted"}
     assert {k: d["stats"][k] for k in ("sent", "failed", "skipped")} == {"sent": 5, "failed": 1, "skipped": 2}
     assert d["stats"]["updated_at"] is not None
-    assert d["enrolments"] == {"active": 1, "completed": 1, "stopped": 0}
+    assert d["enrolments"] == {"active": 1, "completed": 1, "stopped": 0, "error": 0}
 
 
 def test_list_is_paginated_filtered_and_scoped(client, client_for, db):
@@ -361,7 +361,9 @@ def test_openapi_is_served_and_describes_the_endpoints(client):
     assert set(paths) == {
         f"{API}/campaigns", f"{API}/campaigns/{{campaign_id}}", f"{API}/campaigns/{{campaign_id}}/status",
         f"{API}/campaigns/{{campaign_id}}/steps", f"{API}/campaigns/{{campaign_id}}/steps/{{step_number}}",
-        f"{API}/campaigns/{{campaign_id}}/apply-to-lead/{{lead_id}}",
+        f"{API}/campaigns/{{campaign_id}}/apply-to-lead/{{lead_id}}", f"{API}/enrolments",
+        f"{API}/campaigns/{{campaign_id}}/enrolments/{{lead_id}}/retry", f"{API}/campaigns/{{campaign_id}}/preview",
+        f"{API}/brokers/{{broker_id}}/frequency-caps",
     }
     assert set(paths[f"{API}/campaigns"]["post"]["responses"]) >= {"201", "401", "403", "422"}
     assert paths[f"{API}/campaigns"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/CampaignOut")

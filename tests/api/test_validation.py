@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import API, CAMPAIGN, add_step, new_campaign, table_counts
+from tests.api.conftest import API, CAMPAIGN, PIPELINE_1, add_step, new_campaign, table_counts
 
 LONG = "x" * 201
 C = CAMPAIGN
 
 # (body, field the error must name)
-CAMPAIGN_ERRORS = [
+CAMPAIGN_ERRORS = [  # broker 1 (alice) has its own pipeline: tests/api/conftest.py PIPELINE_1
     ({k: v for k, v in C.items() if k != "name"}, "name"),
     ({**C, "name": ""}, "name"),
     ({**C, "name": "   "}, "name"),
@@ -186,3 +186,65 @@ def test_all_errors_are_reported_at_once(client):
     fields = {e["field"] for e in r.json()["errors"]}
     assert fields == {"name", "channel", "trigger_config.threshold", "max_contacts"}
     assert "trigger_type LEAD_SCORE expects" in r.json()["detail"]
+
+
+# -- stages are the broker's own -------------------------------------------------------------------------
+
+STAGE_NAMING = [  # (where the stage goes, field the 422 names)
+    ("campaign", "trigger_config.to_stage"),
+    ("update_stage", "config.stage"),
+    ("condition_eq", "conditions.stage.eq"),
+    ("condition_in", "conditions.stage.not_in"),
+]
+
+
+def _stage_request(client, where: str, stage: str, broker_token_client=None):
+    if where == "campaign":
+        return client.post(f"{API}/campaigns", json={**CAMPAIGN, "trigger_type": "STAGE_CHANGE",
+                                                     "trigger_config": {"to_stage": stage}})
+    c = new_campaign(client)
+    body = {"step_number": 1, "action": "make_call"}
+    if where == "update_stage":
+        body = {"step_number": 1, "action": "update_stage", "config": {"stage": stage}}
+    elif where == "condition_eq":
+        body["conditions"] = {"stage": {"eq": stage}}
+    else:
+        body["conditions"] = {"stage": {"not_in": ["won", stage]}}
+    return client.post(f"{API}/campaigns/{c['id']}/steps", json=body)
+
+
+@pytest.mark.parametrize("where, field", STAGE_NAMING)
+def test_a_stage_outside_the_brokers_pipeline_is_a_422_listing_its_stages(client, db, where, field):
+    before = table_counts(db)
+    r = _stage_request(client, where, "visit_scheduled")  # a word of other CRMs, not of broker 1's
+    assert r.status_code == 422, r.text
+    error = next(e for e in r.json()["errors"] if e["field"] == field)
+    assert "'visit_scheduled' is not in broker 1's pipeline" in error["message"]
+    assert ", ".join(PIPELINE_1) in error["message"]  # the broker's own stages, in pipeline order
+    if where == "campaign":
+        assert table_counts(db) == before
+
+
+@pytest.mark.parametrize("where, field", STAGE_NAMING)
+def test_a_stage_of_the_brokers_pipeline_is_accepted(client, db, where, field):
+    assert _stage_request(client, where, "visita").status_code == 201
+
+
+@pytest.mark.parametrize("where, field", STAGE_NAMING)
+def test_a_broker_without_a_pipeline_accepts_any_non_empty_stage(client_for, db, where, field):
+    bob = client_for("bob-token")  # broker 2: no pipeline_stages rows
+    assert _stage_request(bob, where, "Cerrado (ganado)").status_code == 201
+    r = _stage_request(bob, where, " ") if where != "campaign" else None
+    if r is not None:
+        assert r.status_code == 422 and field in [e["field"] for e in r.json()["errors"]], r.text
+
+
+def test_activation_refuses_a_step_whose_stage_left_the_pipeline(client, db):
+    c = new_campaign(client)
+    add_step(client, c["id"], step_number=1, action="update_stage", message_template_id=None,
+             config={"stage": "visita"})
+    with db.begin() as conn:  # the CRM renames the stage after the step was written
+        conn.exec_driver_sql("UPDATE pipeline_stages SET stage = 'visit' WHERE broker_id = 1 AND stage = 'visita'")
+    r = client.post(f"{API}/campaigns/{c['id']}/status", json={"status": "ACTIVE"})
+    assert r.status_code == 409
+    assert "step 1 config.stage: unknown_stage: 'visita' is not in broker 1's pipeline" in r.json()["detail"]

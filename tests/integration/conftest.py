@@ -29,3 +29,14 @@ def run_dag(campaign_dag, engine):
         return campaign_dag.test(logical_date=at, run_conf=conf)
 
     return _run
+
+
+@pytest.fixture
+def no_retries(campaign_dag):
+    """A run whose task fails ends at once (the DAG's retries would wait 30 s and more); restored afterwards."""
+    saved = {t.task_id: t.retries for t in campaign_dag.tasks}
+    for t in campaign_dag.tasks:
+        t.retries = 0
+    yield campaign_dag
+    for t in campaign_dag.tasks:
+        t.retries = saved[t.task_id]

@@ -19,6 +19,7 @@ import pytest
 from include.campaigns.infra.paths import PROJECT_ROOT, airflow_env_defaults
 from tests.integration.conftest import campaign_dag, run_dag  # noqa: F401 - the same fixtures here
 from tests.reliability.invariants import Report, check
+from tests.support.dag_runs import task_states, task_tries, xcom_value  # noqa: F401 - used by the cases
 from tests.support.faults import FAULTS
 
 FIGURES_FILE = PROJECT_ROOT / "build" / "reliability-figures.json"
@@ -98,42 +99,6 @@ def fast_retries(campaign_dag):  # noqa: F811
     yield campaign_dag
     for t in campaign_dag.tasks:
         t.retries, t.retry_delay, t.retry_exponential_backoff = saved[t.task_id]
-
-
-def task_tries(dag_run) -> dict[str, int]:
-    """task_id (map index appended for mapped tasks) -> the try that finished it."""
-    from airflow.utils.session import create_session
-
-    from airflow.models.taskinstance import TaskInstance
-
-    with create_session() as s:
-        tis = s.query(TaskInstance).filter(TaskInstance.dag_id == dag_run.dag_id,
-                                           TaskInstance.run_id == dag_run.run_id).all()
-        return {(t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): t.try_number for t in tis}
-
-
-def task_states(dag_run) -> dict[str, str]:
-    from airflow.utils.session import create_session
-
-    from airflow.models.taskinstance import TaskInstance
-
-    with create_session() as s:
-        tis = s.query(TaskInstance).filter(TaskInstance.dag_id == dag_run.dag_id,
-                                           TaskInstance.run_id == dag_run.run_id).all()
-        return {(t.task_id if t.map_index < 0 else f"{t.task_id}[{t.map_index}]"): str(t.state) for t in tis}
-
-
-def xcom_value(dag_run, task_id: str):
-    """What a task of a finished dag.test() run returned."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as s:
-        value = s.scalar(select(XComModel.value).where(
-            XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id,
-            XComModel.task_id == task_id, XComModel.key == "return_value"))
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 @pytest.fixture(scope="session")

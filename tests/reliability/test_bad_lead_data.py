@@ -14,7 +14,7 @@ import sqlalchemy.exc
 from sqlalchemy import text
 
 from include.campaigns.quality.gx_runner import find_rejects
-from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours, update_lead
+from tests.factories import T0, add_broker, add_campaign, add_lead, add_pipeline, add_template, hours, update_lead
 from tests.reliability.conftest import xcom_value
 from tests.reliability.world import log_counter, rows, scalar
 from tests.support.faults import FAULTS
@@ -34,12 +34,16 @@ BAD = {  # lead id -> (column values, expected reasons)
     19: ({"last_activity_at": hours(24)}, ["activity_in_future"]),
     20: ({"score": 500, "email": "x", "phone": "y", "stage": "??"},
          ["malformed_email", "malformed_phone", "score_out_of_range", "unknown_stage"]),
+    21: ({"timezone": "America/Ciudad_de_Mexico"}, ["unknown_timezone"]),
+    22: ({"stage": " "}, ["stage_missing", "unknown_stage"]),
 }
+PIPELINE = ("new", "contacted", "qualified", "visit_scheduled", "won", "lost")  # broker 1's own stages
 
 
 @pytest.fixture
 def world(engine):
     add_broker(engine, 1)
+    add_pipeline(engine, 1, PIPELINE)
     add_template(engine, 10, 1, "whatsapp")
     for lead in (1, 2, 3):
         add_lead(engine, lead, score=90, phone=f"+52551234567{lead}", last_activity_at=hours(-2))
@@ -68,10 +72,13 @@ def test_bad_rows_are_set_aside_with_their_reasons_and_wait_without_being_lost(e
     invariants(at=T0, deferred_leads=BAD)
 
     # lead 3 goes bad half-way (a CRM edit: updated_at moves): its due step waits while it is rejected,
-    # and runs once when fixed
+    # and runs once when fixed; the unchanged bad rows are remembered, not read again
     update_lead(engine, 3, email="broken@", updated_at=hours(0.5))
     assert run_dag(hours(1)).state == "success"
     assert scalar(engine, "SELECT count(*) FROM campaign_logs WHERE lead_id = 3") == 1
+    assert scalar(engine, "SELECT counts->>'leads_staged' FROM pipeline_runs WHERE run_at = :t", t=hours(1)) == "1"
+    assert rows(engine, "SELECT lead_id FROM lead_rejects WHERE rejected_at = :t", t=hours(1)) == [(3,)]
+    assert scalar(engine, "SELECT count(*) FROM lead_snapshots WHERE rejected") == len(BAD) + 1
     assert log_counter(engine, cid)[(2, "SENT", None)] == 2
     invariants(at=hours(1), deferred_leads=[*BAD, 3])
     update_lead(engine, 3, email="ana@example.com", updated_at=hours(1.5))
@@ -114,7 +121,7 @@ def test_duplicated_ids_cannot_reach_a_run_and_would_be_set_aside(engine):
     frame = pd.DataFrame({  # a feed with a repeated id: both rows are set aside, not one picked at random
         "lead_id": [5, 6, 5], "broker_id": [1, 1, 1], "stage": ["new", "new", "won"], "score": [90, 50, 20],
         "email": ["a@example.com", "b@example.com", "c@example.com"], "phone": [None, None, None],
-        "last_activity_at": [None, None, None],
+        "last_activity_at": [None, None, None], "timezone": [None, None, None],
     })
     assert find_rejects(frame, T0) == {5: ["duplicate_lead_id"]}
     FAULTS.add("duplicated_ids", 3)

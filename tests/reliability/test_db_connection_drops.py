@@ -36,7 +36,7 @@ def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine
         DropPoint(r"INSERT INTO outbound_messages", when="after", label="sandbox provider: recording the sends"),
         DropPoint(r"INSERT INTO campaign_logs", when="after", label="execute_chunk: after writing logs + stats"),
         DropPoint(r"UPDATE campaign_enrolments e", label="execute_chunk: before moving the cursors"),
-        DropPoint(r"UPDATE leads l SET stage", label="execute_chunk: before the stage moves"),
+        DropPoint(r"UPDATE leads l\s+SET stage", label="execute_chunk: before the stage moves"),
         DropPoint("COMMIT", armed_by=r"INSERT INTO campaign_logs", label="execute_chunk: at COMMIT"),
         DropPoint(r"UPDATE pipeline_runs SET finished_at", label="finish_run: before closing the run"),
     ]

@@ -332,15 +332,23 @@ def test_stats_table_reports_last_run_and_rejects(demo):
                           " ('new', :b, 'sweep', CAST(:c AS jsonb))"),
                      {"a": REFERENCE_TIME.replace(hour=8), "b": REFERENCE_TIME,
                       "c": json.dumps({"leads": 2000, "rejected": 3})})
-        conn.execute(text("INSERT INTO lead_rejects (run_id, lead_id, reasons, lead, rejected_at) VALUES"
-                          " ('new', 1, ARRAY['bad_score', 'bad_email'], '{}', :t),"
-                          " ('new', 2, ARRAY['bad_score'], '{}', :t), ('new', 3, ARRAY['bad_stage'], '{}', :t),"
-                          " ('old', 4, ARRAY['bad_phone'], '{}', :t)"), {"t": REFERENCE_TIME})
+        conn.execute(text("DELETE FROM lead_snapshots"))
+        conn.execute(text("INSERT INTO lead_snapshots (lead_id, broker_id, stage, captured_at, rejected, reject_reasons)"
+                          " VALUES (1, 1, 'x', :t, true, ARRAY['bad_score', 'bad_email']),"
+                          " (2, 1, 'x', :t, true, ARRAY['bad_score']), (3, 1, 'x', :t, true, ARRAY['bad_stage']),"
+                          " (4, 1, 'x', :t, false, NULL)"), {"t": REFERENCE_TIME})
+        conn.execute(text("INSERT INTO campaign_enrolments (campaign_id, lead_id, broker_id, enrolled_at, status, error)"
+                          " SELECT min(id), 1, 1, :t, 'ERROR', 'KeyError: x' FROM campaigns"), {"t": REFERENCE_TIME})
         cid = conn.execute(text("SELECT min(id) FROM campaigns")).scalar_one()
         conn.execute(text("INSERT INTO campaign_stats (campaign_id, sent, failed, skipped) VALUES (:c, 5, 2, 1)"),
                      {"c": cid})
+        conn.execute(text("INSERT INTO campaign_logs (campaign_id, lead_id, status, reason, executed_at) VALUES "
+                          "(:c, 1, 'SKIPPED', 'goal_reached', :t), (:c, 2, 'SKIPPED', 'frequency_capped', :t), "
+                          "(:c, 3, 'SKIPPED', 'frequency_capped', :t)"), {"c": cid, "t": REFERENCE_TIME})
     out = format_stats_table(engine)
     assert "last run: new at 2026-11-25T10:00:00+00:00 (sweep): leads=2000 rejected=3" in out
-    assert "rejected leads in that run: 3 (top reasons: bad_score=2, bad_email=1, bad_stage=1)" in out
+    assert ("leads set aside by validation (not read again until they change): 3 "
+            "(top reasons: bad_score=2, bad_email=1, bad_stage=1)") in out
+    assert "enrolments set aside by an engine error: 1" in out
     total = next(line for line in out.splitlines() if "TOTAL" in line)
-    assert total.split()[-3:] == ["5", "2", "1"]
+    assert total.split()[-5:] == ["5", "2", "1", "1", "2"]  # sent failed skipped | goal reached, frequency capped

@@ -23,6 +23,10 @@ pipeline rows accepts any non-empty stage.
 the last one; changing or deleting an existing step is a 409 (DRAFT campaigns can change freely,
 ARCHIVED ones not at all).
 
+**Engine errors**: an unexpected error of the engine itself never becomes a campaign log: the enrolment is
+set aside (status ERROR, listed by `GET /api/v1/enrolments?status=ERROR`) and its Airflow task fails; after
+the fix, `POST /api/v1/campaigns/{{id}}/enrolments/{{lead_id}}/retry` lets it run again.
+
 Errors: `{{"detail": "..."}}`; a 422 also lists each invalid field in `errors`. A request that fails
 writes nothing.
 """

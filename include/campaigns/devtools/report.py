@@ -1,4 +1,5 @@
-"""The campaign stats table printed by ``campaigns stats`` (and at the end of ``make demo``)."""
+"""The campaign stats table printed by ``campaigns stats`` (and at the end of ``make demo``): per campaign its
+enrolments and log counts, with the goals reached and the steps skipped by a frequency cap."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import Engine, text
 from tabulate import SEPARATING_LINE, tabulate
 
 HEADERS = ("id", "broker", "name", "trigger", "channel", "status",
-           "enrolled", "completed", "stopped", "sent", "failed", "skipped")
+           "enrolled", "completed", "stopped", "sent", "failed", "skipped", "goal", "capped")
 NUMERIC = HEADERS[6:]
 TOP_REASONS = 5
 
@@ -15,20 +16,22 @@ def format_stats_table(engine: Engine) -> str:
     """Every campaign with its enrolment and log counts, a totals line, then the last pipeline run."""
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT campaign_id, broker_id, name, trigger_type, channel, status,"
-            " enrolled, completed, stopped, sent, failed, skipped"
-            " FROM campaign_overview ORDER BY broker_id, campaign_id")).all()
+            "SELECT o.campaign_id, o.broker_id, o.name, o.trigger_type, o.channel, o.status,"
+            " o.enrolled, o.completed, o.stopped, o.sent, o.failed, o.skipped,"
+            " coalesce(r.goal_reached, 0), coalesce(r.frequency_capped, 0)"
+            " FROM campaign_overview o LEFT JOIN ("
+            "   SELECT campaign_id, count(*) FILTER (WHERE reason = 'goal_reached') AS goal_reached,"
+            "          count(*) FILTER (WHERE reason = 'frequency_capped') AS frequency_capped"
+            "   FROM campaign_logs WHERE reason IN ('goal_reached', 'frequency_capped') GROUP BY campaign_id"
+            " ) r ON r.campaign_id = o.campaign_id ORDER BY o.broker_id, o.campaign_id")).all()
         last_run = conn.execute(text(
             "SELECT run_id, run_at, mode, counts FROM pipeline_runs ORDER BY run_at DESC, run_id DESC LIMIT 1"
         )).first()
-        rejects = reasons = None
-        if last_run is not None:
-            rejects = conn.execute(text("SELECT count(*) FROM lead_rejects WHERE run_id = :r"),
-                                   {"r": last_run.run_id}).scalar_one()
-            reasons = conn.execute(text(
-                "SELECT reason, count(*) AS n FROM lead_rejects, unnest(reasons) AS reason"
-                " WHERE run_id = :r GROUP BY reason ORDER BY n DESC, reason LIMIT :k"),
-                {"r": last_run.run_id, "k": TOP_REASONS}).all()
+        set_aside = conn.execute(text("SELECT count(*) FROM lead_snapshots WHERE rejected")).scalar_one()
+        reasons = conn.execute(text(
+            "SELECT reason, count(*) AS n FROM lead_snapshots, unnest(reject_reasons) AS reason"
+            " WHERE rejected GROUP BY reason ORDER BY n DESC, reason LIMIT :k"), {"k": TOP_REASONS}).all()
+        errors = conn.execute(text("SELECT count(*) FROM campaign_enrolments WHERE status = 'ERROR'")).scalar_one()
 
     table: list = [list(r) for r in rows]
     totals = [sum(int(r[i]) for r in rows) for i in range(len(HEADERS) - len(NUMERIC), len(HEADERS))]
@@ -41,6 +44,9 @@ def format_stats_table(engine: Engine) -> str:
         counts = " ".join(f"{k}={v}" for k, v in sorted((last_run.counts or {}).items()))
         lines.append(f"last run: {last_run.run_id} at {last_run.run_at.isoformat()} ({last_run.mode})"
                      + (f": {counts}" if counts else ""))
-        top = ", ".join(f"{reason}={n}" for reason, n in reasons)
-        lines.append(f"rejected leads in that run: {rejects}" + (f" (top reasons: {top})" if top else ""))
+    top = ", ".join(f"{reason}={n}" for reason, n in reasons)
+    lines.append(f"leads set aside by validation (not read again until they change): {set_aside}"
+                 + (f" (top reasons: {top})" if top else ""))
+    if errors:
+        lines.append(f"enrolments set aside by an engine error: {errors} (GET /api/v1/enrolments?status=ERROR)")
     return "\n".join(lines)

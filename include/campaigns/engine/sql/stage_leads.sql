@@ -55,7 +55,8 @@ WITH last_sweep AS (
     UNION
     SELECT l.id FROM windows w
     JOIN leads l ON l.broker_id = w.broker_id AND l.last_activity_at > w.after AND l.last_activity_at <= w.upto
-    WHERE CAST(:lead_id AS bigint) IS NULL AND w.after IS NOT NULL
+    LEFT JOIN lead_snapshots s ON s.lead_id = l.id
+    WHERE CAST(:lead_id AS bigint) IS NULL AND w.after IS NOT NULL AND NOT coalesce(s.rejected, false)
     UNION
     SELECT CAST(:lead_id AS bigint) WHERE CAST(:lead_id AS bigint) IS NOT NULL
 )
