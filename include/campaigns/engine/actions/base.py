@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from include.campaigns.channels.base import OutboundMessage
-from include.campaigns.engine.actions.meeting_slots import WorkingHours
+from include.campaigns.domain.meeting_slots import AgentCalendar, WorkingHours
 from include.campaigns.engine.chunk import ChunkData, Enrolment
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
@@ -68,7 +68,7 @@ class StepContext:
     chunk: ChunkData
     effects: SideEffects
     hours: WorkingHours
-    busy: dict[int, list[tuple[datetime, datetime]]]
+    busy: dict[int, AgentCalendar]  # agent -> its calendar while the chunk books
 
     @property
     def campaign(self) -> dict[str, Any]:
