@@ -89,7 +89,7 @@ class Recorder:
 def _authenticate(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == LOGIN and \
         auth_data.password.decode() == PASSWORD
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 235 or 535 itself
 
 
 class SmtpPeer:

@@ -9,7 +9,8 @@ adapter under test runs the real ``twilio`` client, the real requests stack and 
   20003 (bad credentials), 21211 (invalid To), 21602 (no Body), 21205 (no Url/Twiml), 20429 (429), 20500 (500);
 * ``GET  .../Messages.json`` and ``Calls.json`` with ``To``/``From``/``PageSize`` -- the list pages, newest first.
 
-``script[number]`` says what happens to each request for that recipient, in turn (the last one repeats):
+``script[number]`` (or ``script["messages:<number>"]`` / ``script["calls:<number>"]``) says what happens to
+each request for that recipient, in turn (the last one repeats):
 ``ok``, ``429``, ``500``, ``21211``, ``slow:<seconds>`` (created, then the answer comes late), ``drop``
 (created, then the connection is closed without an answer).
 """
@@ -115,12 +116,13 @@ class TwilioPeer:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return header[len("Basic "):] == expected
 
-    def _next(self, to: str) -> str:
+    def _next(self, to: str, kind: str) -> str:
         number = to.removeprefix("whatsapp:")
+        key = f"{kind}:{number}" if f"{kind}:{number}" in self.script else number
         with self.lock:
-            steps = self.script.get(number, ["ok"])
-            i = self.seen[number]
-            self.seen[number] += 1
+            steps = self.script.get(key, ["ok"])
+            i = self.seen[key]
+            self.seen[key] += 1
         return steps[min(i, len(steps) - 1)]
 
     def _create(self, h: BaseHTTPRequestHandler, kind: str, form: dict, base: str) -> None:
@@ -131,7 +133,7 @@ class TwilioPeer:
             return self._error(h, 21602)
         if kind == "calls" and not (form.get("Twiml") or form.get("Url")):
             return self._error(h, 21205)
-        step = self._next(to)
+        step = self._next(to, kind)
         if step in ("429", "500", "21211"):
             return self._error(h, {"429": 20429, "500": 20500, "21211": 21211}[step], to=to)
         prefix = "SM" if kind == "messages" else "CA"
