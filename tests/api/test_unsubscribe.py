@@ -3,11 +3,9 @@ RFC 8058 one-click POST sets do_not_contact, idempotently; a bad or tampered lin
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
-from tests.channels.conftest import PUBLIC, UNSUBSCRIBE_SECRET, set_connection, unsubscribe_links  # noqa: F401
-
+from tests.channels.conftest import PUBLIC, UNSUBSCRIBE_SECRET, set_connection, unsubscribe_links  # noqa: F401  (fixture)
 
 
 def path_of(url: str) -> str:

@@ -38,7 +38,8 @@ def test_sms_and_calls_through_twilio_in_a_sweep(engine, broker, twilio, twilio_
     twilio.script["messages:+525512340002"] = ["21211"]  # Twilio refuses Luis's number for SMS
     cid = add_campaign(engine, broker_id=1, channel="sms", trigger_type="LEAD_SCORE", trigger_config={"threshold": 70},
                        steps=[{"action": "send_message", "message_template_id": 10},
-                              {"action": "make_call", "message_template_id": 11, "delay_hours": 1}])
+                              {"action": "make_call", "message_template_id": 11, "delay_hours": 1},
+                              {"action": "make_call", "message_template_id": 10}])  # an SMS text is no call script
 
     assert run_dag(T0).state == "success"
     assert sorted((m["to"], m["body"]) for m in twilio.messages) == [
@@ -54,7 +55,10 @@ def test_sms_and_calls_through_twilio_in_a_sweep(engine, broker, twilio, twilio_
                          "le llama Inmobiliaria Sol.</Say></Response>",
         "+525512340002": '<?xml version="1.0" encoding="UTF-8"?><Response><Say language="es-ES">Buenos días Luis, '
                          "le llama Inmobiliaria Sol.</Say></Response>"}
-    assert {(r[0], r[1], r[3]) for r in logs(engine, cid)} >= {(1, 2, "SENT"), (2, 2, "SENT")}
+    assert {(r[0], r[1], r[3], r[4]) for r in logs(engine, cid) if r[1] > 1} == {
+        (1, 2, "SENT", None), (2, 2, "SENT", None),
+        (1, 3, "FAILED", "template_channel_mismatch: template is sms, a call script is voice"),
+        (2, 3, "FAILED", "template_channel_mismatch: template is sms, a call script is voice")}
     assert delivery_rows(engine) == [(1, 1, "sms", "twilio", "queued", None), (1, 2, "voice", "twilio", "queued", None),
                                      (2, 1, "sms", "twilio", "failed", "21211"),
                                      (2, 2, "voice", "twilio", "queued", None)]

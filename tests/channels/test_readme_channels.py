@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 
-import yaml
-
 from include.campaigns.channels.registry import BUILTIN, adapter_settings
 from include.campaigns.channels.smtp_adapter import SmtpSettings
 from include.campaigns.channels.twilio_settings import TwilioSettings

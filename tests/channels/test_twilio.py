@@ -193,3 +193,25 @@ def test_credentials_and_bodies_stay_out_of_the_logs(engine, twilio, twilio_chan
     twilio.script["+525550008003"] = ["drop", "ok"]
     load_adapter(engine, "sms").deliver([msg(i, f"+52555000800{i}", "secreto del cliente") for i in (1, 2, 3)])
     assert AUTH_TOKEN not in caplog.text and "secreto del cliente" not in caplog.text
+
+
+def test_two_attempts_racing_for_the_same_batch_send_each_message_once(engine, twilio, twilio_channel):
+    """The chunk's row locks keep overlapping runs apart; the ledger's claim is the last guard: two adapters
+    delivering the same keys at the same time (a slow provider) never both send one."""
+    import threading
+
+    twilio_channel("sms", concurrency=2)
+    numbers = [f"+52555000900{i}" for i in range(6)]
+    for n in numbers:
+        twilio.script[n] = ["slow:0.2"]
+    batch = [msg(i, n) for i, n in enumerate(numbers, start=1)]
+    adapters = [load_adapter(engine, "sms"), load_adapter(engine, "sms")]
+    results: list = [None, None]
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, adapters[k].deliver(batch))) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(m["to"] for m in twilio.messages) == sorted(numbers)
+    refs = {r.idempotency_key: r.provider_ref for r in results[0] if r.ok}
+    assert all(refs.get(r.idempotency_key, r.provider_ref) == r.provider_ref for r in results[1] if r.ok)
