@@ -97,12 +97,13 @@ class StepContext:
         agent = self.chunk.agents.get(agent_id) if agent_id else None
         return template_context(self.lead, self.campaign, agent, self.broker)
 
-    def message(self, channel: str, recipient: str, body: str, subject: str | None = None) -> OutboundMessage:
+    def message(self, channel: str, recipient: str, body: str, subject: str | None = None,
+                language: str | None = None) -> OutboundMessage:
         e = self.enrolment
         return OutboundMessage(
             idempotency_key=f"{e.campaign_id}:{e.lead_id}:{self.step.number}", channel=channel, recipient=recipient,
             body=body, subject=subject, campaign_id=e.campaign_id, lead_id=e.lead_id, step_number=self.step.number,
-            requested_at=self.run.run_at)
+            requested_at=self.run.run_at, broker_id=self.campaign["broker_id"], language=language)
 
 
 class Action(Protocol):
