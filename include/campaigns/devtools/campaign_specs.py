@@ -56,6 +56,8 @@ class CampaignSpec:
     status: str = "ACTIVE"
     max_contacts: int | None = None
     created_at: datetime | None = None
+    quiet_hours: Mapping[str, str] | None = None  # {"start": "21:00", "end": "09:00"}
+    goal: Mapping[str, Any] | None = None  # {"stages": [Role("won")]}
 
 
 def in_words(value: Any, world: World, broker_id: int) -> Any:
@@ -90,7 +92,9 @@ def write_campaigns(conn: Connection, world: World, specs: Sequence[CampaignSpec
         campaigns.append({"id": cid, "broker_id": broker_id, "name": spec.name, "channel": spec.channel,
                           "trigger_type": spec.trigger_type, "status": spec.status,
                           "trigger_config": json.dumps(in_words(spec.trigger_config, world, broker_id)),
-                          "max_contacts": spec.max_contacts, "created_at": spec.created_at})
+                          "max_contacts": spec.max_contacts, "created_at": spec.created_at,
+                          "quiet_hours": json.dumps(spec.quiet_hours) if spec.quiet_hours else None,
+                          "goal": json.dumps(in_words(spec.goal, world, broker_id)) if spec.goal else None})
         for n, step in enumerate(spec.steps, start=1):
             steps.append({"campaign_id": cid, "step_number": n, "action": step.action,
                           "delay_hours": step.delay_hours,
@@ -101,8 +105,9 @@ def write_campaigns(conn: Connection, world: World, specs: Sequence[CampaignSpec
     if not campaigns:
         return {"campaigns": 0, "campaign_steps": 0}
     conn.execute(text("INSERT INTO campaigns (id, broker_id, name, channel, trigger_type, trigger_config, status,"
-                      " max_contacts, created_at, updated_at) VALUES (:id, :broker_id, :name, :channel,"
-                      " :trigger_type, CAST(:trigger_config AS jsonb), :status, :max_contacts,"
+                      " max_contacts, quiet_hours, goal, created_at, updated_at) VALUES (:id, :broker_id, :name,"
+                      " :channel, :trigger_type, CAST(:trigger_config AS jsonb), :status, :max_contacts,"
+                      " CAST(:quiet_hours AS jsonb), CAST(:goal AS jsonb),"
                       " coalesce(CAST(:created_at AS timestamptz), now()),"
                       " coalesce(CAST(:created_at AS timestamptz), now()))"), campaigns)
     conn.execute(text("INSERT INTO campaign_steps (campaign_id, step_number, action, delay_hours,"
@@ -111,3 +116,14 @@ def write_campaigns(conn: Connection, world: World, specs: Sequence[CampaignSpec
                  steps)
     conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('campaigns', 'id'), (SELECT max(id) FROM campaigns))")
     return {"campaigns": len(campaigns), "campaign_steps": len(steps)}
+
+
+def write_frequency_caps(conn: Connection, world: World,
+                         caps: Mapping[int, Sequence[tuple[str | None, int, int]]]) -> int:
+    """Broker position -> its caps ``(channel or None, max_contacts, per_hours)``."""
+    rows = [{"b": world.broker_ids[position], "c": channel, "m": most, "h": hours}
+            for position, per in caps.items() for channel, most, hours in per]
+    if rows:
+        conn.execute(text("INSERT INTO frequency_caps (broker_id, channel, max_contacts, per_hours) "
+                          "VALUES (:b, :c, :m, :h)"), rows)
+    return len(rows)

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from include.campaigns.devtools.campaign_specs import CampaignSpec, Role, StepSpec, write_campaigns
+from include.campaigns.devtools.campaign_specs import (
+    CampaignSpec, Role, StepSpec, write_campaigns, write_frequency_caps,
+)
 from include.campaigns.devtools.synthetic import DEFAULT_INVALID_SHARE, REFERENCE_TIME, Shape, write_dataset
 from include.campaigns.devtools.synthetic_catalogue import PROFILES
 from include.campaigns.domain.vocabulary import CHANNELS
@@ -25,11 +27,16 @@ __all__ = ["MISSING_TEMPLATE_ID", "REFERENCE_TIME", "SNAPSHOT_RUN_ID", "generate
 SNAPSHOT_RUN_ID = "demo-seed"
 SNAPSHOT_SHARE = 0.90  # of the valid leads, seen by an earlier run
 MISSING_TEMPLATE_ID = 999_999  # FA-1: referenced by one step of the first broker, never created
+QUIET_HOURS = {"Leads calientes": {"start": "21:00", "end": "08:00"}}  # in each lead's own time zone
+GOALS = {"Bienvenida a calificados": {"stages": [Role("won")]}}
+FREQUENCY_CAPS = {0: [("whatsapp", 2, 24), (None, 4, 24)]}  # broker position -> (channel, max_contacts, per_hours)
 CHANNEL_LABEL = {"whatsapp": "WhatsApp", "sms": "SMS", "email": "Email"}
 S = StepSpec
 
 # Every broker's campaigns: (title, trigger, trigger_config, status, max_contacts, steps). Template slots
-# given as a dict differ for the first broker (FA-1: an inactive and a missing template).
+# given as a dict differ for the first broker (FA-1: an inactive and a missing template). The options of
+# CONTRACT §6: "Leads calientes" keeps quiet hours, "Bienvenida a calificados" ends at the goal "won", and
+# the first broker caps WhatsApp and all contacts per lead and day (FREQUENCY_CAPS).
 CAMPAIGNS = [
     ("Leads calientes", "LEAD_SCORE", {"threshold": 70}, "ACTIVE", 2, [
         S("send_message", 0, 0),
@@ -78,7 +85,8 @@ def demo_campaigns(brokers: int, reference_time: datetime) -> list[CampaignSpec]
             channel = CHANNELS[(c + i) % len(CHANNELS)]
             specs.append(CampaignSpec(broker=i, name=f"{title} - {CHANNEL_LABEL[channel]}", channel=channel,
                                       trigger_type=trigger, trigger_config=config, steps=steps, status=status,
-                                      max_contacts=max_contacts,
+                                      max_contacts=max_contacts, quiet_hours=QUIET_HOURS.get(title),
+                                      goal=GOALS.get(title),
                                       created_at=reference_time - timedelta(days=30 - c, hours=i)))
     return specs
 
@@ -99,4 +107,5 @@ def generate_demo(engine: Engine, *, leads: int, brokers: int = 3, seed: int = 6
         world = write_dataset(conn, shape)
         counts = write_campaigns(conn, world, demo_campaigns(brokers, reference_time),
                                  missing_template_id=MISSING_TEMPLATE_ID)
+        counts["frequency_caps"] = write_frequency_caps(conn, world, FREQUENCY_CAPS)
     return {**world.counts, **counts}
