@@ -1,237 +1,76 @@
 """The pipeline at 20,000 leads against a plain reference evaluation (issue 4: scaling that stays correct;
-issue 8: real CRM data).
+issue 8: real CRM data; issue 13: quiet hours, goals and frequency caps).
 
-A deterministic random data set (tests/support/reference_data.py: four brokers in Mexico, Colombia, Spain and
+A deterministic random data set (tests/support/reference_data.py and reference_scenario.py: four brokers in Mexico, Colombia, Spain and
 Argentina, each with its own stage words -- Spanish snake_case, English, a shorter pipeline -- and one with no
-pipeline rows at all, whose stages are free text; leads in many time zones; campaigns of every trigger type in
-each broker's words, zero-delay chains and delays that fall due exactly at a later sweep, conditions,
-max_contacts 0/1/2/3, do_not_contact leads, missing / inactive / foreign / wrong-channel / unrenderable
-templates, leads without phone or e-mail, sandbox-unreachable numbers and bouncing addresses; steps, inserted by
-SQL as the admin API would refuse them, whose update_stage target or conditions name a stage outside the
-broker's pipeline; rows that validation sets aside: another CRM's stage, blank stages, unknown time zones,
-scores out of range, malformed addresses, activity in the future) goes through five sweeps of the real pipeline
-stages, called as the DAG's tasks call them, with CRM changes and campaign status changes between the sweeps.
-After each sweep its campaign_logs rows and the rows it set aside (with their reasons) must equal those of
-``tests/reference_model`` exactly; at the end the enrolments, campaign_stats, the leads' stages and the meetings
-must too.
+pipeline rows at all, whose stages are free text; leads in many time zones, with and without daylight saving
+time; campaigns of every trigger type in each broker's words, zero-delay chains and delays that fall due
+exactly at a later sweep, conditions, max_contacts 0/1/2/3, do_not_contact leads, missing / inactive / foreign /
+wrong-channel / unrenderable templates, leads without phone or e-mail, sandbox-unreachable numbers and bouncing
+addresses; steps, inserted by SQL as the admin API would refuse them, whose update_stage target or conditions
+name a stage outside the broker's pipeline; rows that validation sets aside: another CRM's stage, blank stages,
+unknown time zones, scores out of range, malformed addresses, activity in the future; campaign options: quiet
+hours across midnight and in the day, goals, per-channel and every-channel frequency caps) goes through six
+sweeps of the real pipeline stages, called as the DAG's tasks call them, with CRM changes and campaign status
+changes between the sweeps. After each sweep its campaign_logs rows (with their time and channel) and the rows
+it set aside (with their reasons) must equal those of ``tests/reference_model`` exactly; at the end the
+enrolments (status, cursor, the time later delays count from, finished_at), campaign_stats, the leads' stages
+and the meetings must too.
 
-Sweeps: R0 (T0-1h) sees the leads as they were, with every campaign still a DRAFT: it only leaves the
-"previous snapshot" behind, through the engine itself. R1 (T0) activates the campaigns and sees stage
-changes since R0, new leads (some imported with an old updated_at), leads crossing an inactivity
-boundary. R2 (T0+1h): broker 1's pipeline gains 'en_pausa' (leads set aside since R0 become valid) and loses
-'descartado' (valid leads are set aside, their due steps wait); enrolled leads are made malformed, others are
-deleted from the CRM. R3 (T0+3h): the malformed ones are fixed, some 'descartado' leads are moved on, some
-original bad rows are fixed, new ones arrive. R4 (T0+27h): the CRM touches updated_at of bad rows without
-changing them and changes others that stay bad. Every
-sweep also follows score / stage / activity changes; a campaign is paused and resumed, one activated late, one
-archived; step delays of 1, 3 and 24 hours fall due exactly at R2, R3 and R4. Unchanged bad rows must not be
-read again.
+Sweeps (local times in reference_data's docstring; European summer time ends between R3 and R4): R0 (T0-1h)
+sees the leads as they were, with every campaign still a DRAFT: it only leaves the "previous snapshot" behind,
+through the engine itself. R1 (T0) activates the campaigns and sees stage changes since R0, new leads (some
+imported with an old updated_at), leads crossing an inactivity boundary. R2 (T0+1h): broker 1's pipeline gains
+'en_pausa' (leads set aside since R0 become valid) and loses 'descartado' (valid leads are set aside, their due
+steps wait); enrolled leads are made malformed, others are deleted from the CRM. R3 (T0+3h): the malformed ones
+are fixed, some 'descartado' leads are moved on, some original bad rows are fixed, new ones arrive. R4
+(T0+27h): the CRM touches updated_at of bad rows without changing them and changes others that stay bad;
+broker 4 gets a frequency cap, broker 3 drops its own. R5 (T0+35h): the evening. Every sweep also follows
+score / stage / activity changes, and from R2 on the CRM closes leads (won or lost) enrolled in campaigns
+with that goal; a campaign is paused and resumed, one activated late, one archived; step delays of 1, 3, 24
+and 8 hours fall due exactly at R2, R3, R4 and R5. Unchanged bad rows must not be read again.
 
-The chunks run one after another in R0, R1 and R3, on two threads in R2 and R4: the outcome must not
-depend on it.
+Quiet hours defer contact steps from R1 and R2 to R3 (Mexico City's 07:00 is the end of its window, so R3 is
+outside it), from R1 to R2 (New York), from R1 to R5 (Tijuana), from R3 to R4 (Madrid at 15:00 summer time,
+14:00 winter time at R4), across several sweeps and after a meeting of the same run; goals end enrolments
+through the CRM (with or without a step due, and while a campaign is paused) and through a campaign's own stage
+move; frequency caps bite on two campaigns of one lead in one run, on calls (voice) and on every channel, and
+let the lead be contacted again once their window has passed. ``_assert_the_options_occur`` checks that each
+really happens.
+
+The chunks run one after another in R0, R1, R3 and R5, on two threads in R2 and R4: the outcome must not
+depend on it. Neither may the order of a lead's campaigns within a run (the contract fixes none): the
+reference says where it would (``cross_campaign_*``), and the data set keeps away from it.
 
 Two engine bugs this comparison found (an unchanged bad row read again when its activity crossed an INACTIVITY
-boundary; a deleted lead that was set aside waiting for ever) have minimal reproductions at the end of this module.
+boundary; a deleted lead that was set aside waiting for ever) have minimal reproductions at the end of this
+module, and so have two disagreements it found with the campaign options (xfail, strict): max_contacts_reached
+inside quiet hours waits for the window's end; a set-aside lead with an unknown time zone in a campaign with
+quiet hours fails the plan (the data set keeps its unknown time zones away from such leads).
 """
 
 from __future__ import annotations
 
-import random
+import json
 import time
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DataError
 
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, assert_stats_match_logs, update_lead
-from tests.reference_model import Reference, Sweep
+from tests.reference_model import Reference, Sweep, in_quiet_hours
 from tests.support import reference_data as d
 from tests.support.reference_db import (
     apply_changes, assert_same, load, logs_of_run, normalise, rejects_of_run, rows, run_pipeline,
 )
+from tests.support.reference_scenario import Scenario
 
 pytestmark = pytest.mark.integration
 
-SEED = 20261125
-N_LEADS = 20_000
 PARALLEL_RUNS = {"R2", "R4"}
-# Stage changes the CRM makes without touching updated_at: change detection compares the columns the
-# triggers and validation read, never updated_at.
-CHANGES_WITHOUT_UPDATED_AT = 12
-
-
-class Scenario:
-    """The data set and the changes before each sweep, drawn from one seeded RNG. The changes of a sweep
-    are drawn when it comes, from the reference's state (which leads are enrolled, valid, their stage now)."""
-
-    def __init__(self, seed: int = SEED, n_leads: int = N_LEADS) -> None:
-        self.rng = rng = random.Random(seed)
-        self.brokers = [{k: b[k] for k in ("id", "name", "timezone")} for b in d.BROKERS]
-        self.pipelines = {b: list(stages) for b, stages in d.PIPELINES_AT_START.items()}
-        self.agents = [{"id": b["id"] * 100 + k, "broker_id": b["id"],
-                        "full_name": f"{rng.choice(d.NAMES[b['id']][0])} {rng.choice(d.NAMES[b['id']][1])}",
-                        "email": f"agente{b['id'] * 100 + k}@example.com",
-                        "phone": b["cc"] + "0" * (b["digits"] - 2) + f"{k:02d}"} for b in d.BROKERS for k in range(8)]
-        self.agents_of = {b["id"]: [a["id"] for a in self.agents if a["broker_id"] == b["id"]] for b in d.BROKERS}
-        self.templates = [t for b in d.BROKERS for t in d.templates_of(b["id"])]
-        specs = [c for b in d.BROKERS for c in d.campaigns_of(b["id"])]
-        self.schedules = {cid: spec["schedule"] for cid, spec in enumerate(specs, start=1)}
-        self.trigger_of = {cid: spec["trigger_type"] for cid, spec in enumerate(specs, start=1)}
-        self.campaigns = [{"id": cid, "status": d.status_at(spec["schedule"], "R0"),
-                           **{k: spec[k] for k in ("broker_id", "name", "channel", "trigger_type", "trigger_config",
-                                                   "max_contacts")}} for cid, spec in enumerate(specs, start=1)]
-        self.steps = [{"campaign_id": cid, "step_number": n, **st}
-                      for cid, spec in enumerate(specs, start=1) for n, st in enumerate(spec["steps"], start=1)]
-        self.leads = [d.make_lead(rng, i, d.BROKERS[(i - 1) % 4], self.agents_of[(i - 1) % 4 + 1])
-                      for i in range(1, n_leads + 1)]
-        self.lead_by_id = {lead["id"]: lead for lead in self.leads}
-        self.malformed: dict[int, dict] = {}  # lead id -> the good values its bad columns replaced
-        self.kind: dict[int, str] = {}
-        for lead in rng.sample(self.leads, n_leads // 200):
-            self.kind[lead["id"]] = kind = rng.choice(d.MALFORMATIONS)
-            bad = d.malformation(rng, kind, lead)
-            self.malformed[lead["id"]] = {k: lead[k] for k in bad}
-            lead.update(bad)
-        # inactivity boundaries: exactly 30 days before R2 (campaign C), exactly 14 days before R3 (campaign G)
-        plain = [lead for lead in self.leads if lead["id"] not in self.malformed]
-        for lead in rng.sample(plain, 40):
-            lead["last_activity_at"] = d.RUN_TIMES["R2"] - timedelta(days=30)
-        for lead in rng.sample(plain, 40):
-            lead["last_activity_at"] = d.RUN_TIMES["R3"] - timedelta(days=14)
-        for lead in rng.sample(plain, 30):  # exactly at the score thresholds: no trigger
-            lead["score"] = rng.choice([70, 75, 80, 85])
-        # 10 % are new at R1; the others were seen by R0, ~7 % of them in the previous funnel stage then
-        self.new_at_r1 = {lead["id"] for lead in rng.sample(self.leads, n_leads // 10)}
-        self.previous_stage = {}
-        for lead in self.leads:
-            role = d.ROLE_OF.get((lead["broker_id"], lead["stage"]))
-            if lead["id"] not in self.new_at_r1 and role in d.FUNNEL_BEFORE and rng.random() < 0.07:
-                self.previous_stage[lead["id"]] = d.word(lead["broker_id"], d.FUNNEL_BEFORE[role])
-        self.next_id = n_leads + 1
-        self.made_malformed: dict[int, dict] = {}
-        self.changed: set[int] = set()  # leads whose read columns some sweep's changes touched
-        self.deleted: list[int] = []
-
-    def at_r0(self) -> list[dict]:
-        """What R0 sees: the leads seen before R1, in their previous stage."""
-        return [dict(lead, stage=self.previous_stage.get(lead["id"], lead["stage"]))
-                for lead in self.leads if lead["id"] not in self.new_at_r1]
-
-    # sweeps ----------------------------------------------------------------------------------------
-    def sweep(self, name: str, ref: Reference) -> Sweep:
-        s = Sweep(run_id=f"reference__{name}", run_at=d.RUN_TIMES[name])
-        if name == "R0":
-            return s
-        previous = list(d.RUN_TIMES)[list(d.RUN_TIMES).index(name) - 1]
-        s.campaign_status = {cid: d.status_at(sched, name) for cid, sched in self.schedules.items()
-                             if d.status_at(sched, name) != d.status_at(sched, previous)}
-        changed_at = d.RUN_TIMES[previous] + (d.RUN_TIMES[name] - d.RUN_TIMES[previous]) / 2
-        getattr(self, f"_changes_{name}")(s, ref, changed_at)
-        self.changed |= {lid for lid, values in s.lead_updates.items() if set(values) - {"updated_at"}}
-        return s
-
-    def _changes_R1(self, s: Sweep, ref: Reference, at: datetime) -> None:
-        rng = self.rng
-        quiet = set(rng.sample(sorted(self.previous_stage), CHANGES_WITHOUT_UPDATED_AT))
-        for lead_id in sorted(self.previous_stage):
-            s.lead_updates[lead_id] = {"stage": self.lead_by_id[lead_id]["stage"]}
-            if lead_id not in quiet:
-                s.lead_updates[lead_id]["updated_at"] = at
-        for lead_id in sorted(self.new_at_r1):
-            lead = dict(self.lead_by_id[lead_id])
-            if rng.random() < 0.75:  # most arrive now; the others are a CRM import with an old updated_at
-                lead["updated_at"] = at
-            s.new_leads.append(lead)
-
-    def _valid_leads(self, ref: Reference) -> list[dict]:
-        return [lead for lid, lead in sorted(ref.leads.items())
-                if not ref.is_set_aside(lid) and lid not in self.malformed]
-
-    def _enrolled_leads(self, ref: Reference, s: Sweep) -> list[int]:
-        return sorted({lid for (_c, lid), e in ref.enrolments.items()
-                       if e.status == "ACTIVE" and lid not in s.lead_updates and not ref.is_set_aside(lid)})
-
-    def _score_stage_activity(self, s: Sweep, ref: Reference, at: datetime, n: int) -> None:
-        rng = self.rng
-        for lead in rng.sample(self._valid_leads(ref), n):
-            change = rng.choice(("score", "stage", "activity"))
-            if change == "score":
-                values = {"score": min(100, lead["score"] + rng.randint(15, 40))}
-            elif change == "stage":
-                role = rng.choice(["qualified", "qualified", "contacted", "negotiation", "lost"])
-                values = {"stage": d.word(lead["broker_id"], role)}
-            else:
-                values = {"last_activity_at": at - timedelta(minutes=rng.randint(1, 20))}
-            s.lead_updates.setdefault(lead["id"], {}).update(values, updated_at=at)
-
-    def _new_leads(self, s: Sweep, n: int, at: datetime, bad: int = 0) -> None:
-        """``n`` leads the CRM creates, the first ``bad`` of them rows validation must set aside."""
-        for k in range(n):
-            broker = d.BROKERS[self.next_id % 4]
-            lead = d.make_lead(self.rng, self.next_id, broker, self.agents_of[broker["id"]])
-            lead["updated_at"] = at
-            if lead["last_activity_at"] is not None:
-                lead["last_activity_at"] = min(lead["last_activity_at"], at)
-            if k < bad:
-                kind = self.rng.choice([k for k in d.MALFORMATIONS if k != "future_activity"])
-                lead.update(d.malformation(self.rng, kind, lead))
-            s.new_leads.append(lead)
-            self.next_id += 1
-
-    def _changes_R2(self, s: Sweep, ref: Reference, at: datetime) -> None:
-        rng = self.rng
-        s.pipelines = {b: list(stages) for b, stages in d.PIPELINE_CHANGES_AT_R2.items()}
-        self._score_stage_activity(s, ref, at, 600)
-        enrolled = self._enrolled_leads(ref, s)
-        for lead_id in rng.sample(enrolled, 30):
-            s.lead_updates.setdefault(lead_id, {}).update(do_not_contact=True, updated_at=at)
-        for lead_id in rng.sample(enrolled, 20):
-            s.lead_updates.setdefault(lead_id, {}).update(phone=None, updated_at=at)
-        enrolled = self._enrolled_leads(ref, s)
-        for lead_id in rng.sample(enrolled, 40):  # set aside at R2: its due steps wait until R3
-            lead = ref.leads[lead_id]
-            kind = rng.choice(["score_high", "unknown_stage", "unknown_timezone", "bad_email"])
-            bad = d.malformation(rng, kind, lead)
-            self.made_malformed[lead_id] = {k: lead[k] for k in bad}
-            s.lead_updates[lead_id] = {**bad, "updated_at": at}
-        enrolled = self._enrolled_leads(ref, s)
-        self.deleted = s.deleted_leads = rng.sample(enrolled, 12)  # the CRM deletes enrolled leads
-        self._new_leads(s, 50, at)
-
-    def _changes_R3(self, s: Sweep, ref: Reference, at: datetime) -> None:
-        rng = self.rng
-        for lead_id, good in sorted(self.made_malformed.items()):
-            s.lead_updates[lead_id] = {**good, "updated_at": at}
-        # some leads set aside since 'descartado' left the pipeline are moved on (enrolled ones first)
-        dropped = [lid for lid, lead in sorted(ref.leads.items()) if lead["stage"] == "descartado"]
-        enrolled = {lid for (_c, lid), e in ref.enrolments.items() if e.status == "ACTIVE"}
-        moved_on = [lid for lid in dropped if lid in enrolled][:10] + [lid for lid in dropped if lid not in enrolled][:5]
-        for lead_id in moved_on:
-            s.lead_updates[lead_id] = {"stage": d.word(1, "lost"), "updated_at": at}
-        # some original bad rows are fixed
-        fixable = [lid for lid in sorted(self.malformed) if self.kind[lid] != "future_activity" and lid in ref.leads]
-        for lead_id in rng.sample(fixable, 12):
-            s.lead_updates[lead_id] = {**self.malformed.pop(lead_id), "updated_at": at}
-        self._score_stage_activity(s, ref, at, 400)
-        self._new_leads(s, 50, at, bad=8)
-
-    def _changes_R4(self, s: Sweep, ref: Reference, at: datetime) -> None:
-        rng = self.rng
-        self._score_stage_activity(s, ref, at, 300)
-        # a stage changed and changed back between two sweeps is no change
-        for lead in rng.sample(self._valid_leads(ref), 20):
-            if lead["id"] not in s.lead_updates:
-                s.lead_updates[lead["id"]] = {"stage": lead["stage"], "updated_at": at}
-        # the CRM touches bad rows without changing what validation reads: they are not read again
-        set_aside = [lid for lid in sorted(ref.leads) if ref.is_set_aside(lid) and lid not in s.lead_updates]
-        for lead_id in rng.sample(set_aside, 30):
-            s.lead_updates[lead_id] = {"updated_at": at}
-        # ... and changes others, which are still bad: they are read again (with their reasons now)
-        set_aside = [lid for lid in set_aside if lid not in s.lead_updates]
-        for lead_id in rng.sample(set_aside, 10):
-            s.lead_updates[lead_id] = {"email": "sin-arroba.correo.com", "updated_at": at}
-        self._new_leads(s, 30, at, bad=5)
 
 
 # -- the test -----------------------------------------------------------------------------------------------
@@ -240,10 +79,10 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
     at_r0 = sc.at_r0()
     t = time.perf_counter()
     load(engine, brokers=sc.brokers, pipelines=sc.pipelines, agents=sc.agents, templates=sc.templates,
-         campaigns=sc.campaigns, steps=sc.steps, leads=at_r0)
+         campaigns=sc.campaigns, steps=sc.steps, leads=at_r0, frequency_caps=sc.frequency_caps)
     print("load", round(time.perf_counter() - t, 2))
     ref = Reference(brokers=sc.brokers, pipelines=sc.pipelines, agents=sc.agents, leads=at_r0,
-                    templates=sc.templates, campaigns=sc.campaigns, steps=sc.steps)
+                    templates=sc.templates, campaigns=sc.campaigns, steps=sc.steps, frequency_caps=sc.frequency_caps)
 
     per_run, db_rejects = {}, {}
     for name in d.RUN_TIMES:
@@ -264,14 +103,18 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
 
     result = ref.result()
     assert result.cross_campaign_stage_effects == [], "the data set lets campaigns of one lead interfere"
+    assert result.cross_campaign_cap_order == [], "the data set lets the order of a lead's campaigns decide a cap"
+    assert result.max_contacts_in_quiet_hours == [], "see test_max_contacts_reached_inside_quiet_hours_..."
     # nothing else in the logs (no row without a run, no row of another run)
     assert rows(engine, "SELECT count(*) FROM campaign_logs") == [(len(result.logs),)]
 
+    # the anchor later delays count from: the real execution of the last step (or the enrolment)
     got_enrolments = set(rows(engine, "SELECT campaign_id, lead_id, enrolled_at, status, last_step_number, "
-                                      "contacts_made FROM campaign_enrolments"))
+                                      "contacts_made, coalesce(last_step_at, enrolled_at), finished_at "
+                                      "FROM campaign_enrolments"))
     assert_same("campaign_enrolments", got_enrolments,
-                {(e.campaign_id, e.lead_id, e.enrolled_at, e.status, e.last_step_number, e.contacts_made)
-                 for e in result.enrolments.values()})
+                {(e.campaign_id, e.lead_id, e.enrolled_at, e.status, e.last_step_number, e.contacts_made,
+                  e.last_step_at or e.enrolled_at, e.finished_at) for e in result.enrolments.values()})
 
     assert_stats_match_logs(engine)
     assert set(rows(engine, "SELECT campaign_id, sent, failed, skipped FROM campaign_stats")) == {
@@ -304,6 +147,7 @@ def test_the_pipeline_agrees_with_the_reference_at_20k_leads(engine):
         again = ["reference__R2"] if sc.lead_by_id[lid]["broker_id"] == 1 else []
         assert rejected_in[lid] == [first, *again], (lid, rejected_in[lid])
     _assert_the_data_set_exercises_what_it_claims(sc, result, per_run)
+    _assert_the_options_occur(sc, ref, result)
 
 
 def _assert_the_data_set_exercises_what_it_claims(sc: Scenario, result, per_run) -> None:
@@ -322,7 +166,7 @@ def _assert_the_data_set_exercises_what_it_claims(sc: Scenario, result, per_run)
     assert {r[3] for r in result.logs} >= {"send_message", "make_call", "schedule_meeting", "update_stage"}
     by_trigger = Counter(sc.trigger_of[cid] for cid, _ in result.enrolments)
     assert by_trigger["LEAD_SCORE"] and by_trigger["STAGE_CHANGE"] and by_trigger["INACTIVITY"]
-    assert all(per_run[name]["SENT"] > 0 for name in ("R1", "R2", "R3", "R4")), per_run
+    assert all(per_run[name]["SENT"] > 0 for name in ("R1", "R2", "R3", "R4", "R5")), per_run
     set_aside = Counter(reason for found in result.rejected.values() for rs in found.values() for reason in rs)
     for reason in ("unknown_stage", "stage_missing", "unknown_timezone", "score_out_of_range", "score_missing",
                    "malformed_email", "malformed_phone", "activity_in_future"):
@@ -334,6 +178,80 @@ def _assert_the_data_set_exercises_what_it_claims(sc: Scenario, result, per_run)
     paused = {lid for lid, stage in result.lead_stages.items() if stage == "en_pausa"}
     assert paused & set(result.rejected["reference__R0"])  # set aside until the pipeline gained their stage...
     assert any(lid in paused for (_c, lid) in result.enrolments)  # ... then enrolled
+
+
+def _assert_the_options_occur(sc: Scenario, ref: Reference, result) -> None:
+    """Quiet hours, goals and frequency caps, each as the module docstring says."""
+    run_of = {f"reference__{name}": name for name in d.RUN_TIMES}
+    ran = {(r[0], r[1], r[2]): run_of[r[7]] for r in result.logs if r[2] is not None}  # a step -> its run
+    campaign = {(c["broker_id"], c["name"]): c["id"] for c in sc.campaigns}
+    by_name = lambda name: {cid for (_b, n), cid in campaign.items() if n == name}  # noqa: E731
+
+    def zone(lead_id):
+        lead = ref.leads.get(lead_id)
+        return lead and (lead["timezone"] or d.BROKERS[lead["broker_id"] - 1]["timezone"])
+
+    # quiet hours: deferred steps ran later, stamped with their own run; some waited several sweeps; a
+    # zero-delay message after a meeting of the same run waited; some are still waiting (not dropped)
+    waited = Counter((c, lid, n) for _r, c, lid, n, _after in result.deferred)
+    later = {(run_of[r], c, lid, n, after) for r, c, lid, n, after in result.deferred if (c, lid, n) in ran}
+    assert later and any(after for *_, after in later)
+    assert any(waited[(c, lid, n)] >= 4 and ran[(c, lid, n)] == "R5" for _r, c, lid, n, _a in later)  # Tijuana
+    assert any((c, lid, n) not in ran and ref.enrolments[(c, lid)].status == "ACTIVE" for (c, lid, n) in waited)
+    k = {b: campaign[(b, "Buenos días")] for b in (1, 2, 3, 4)}
+    # ... the window's end is outside it: 07:00 in Mexico City at R3, 07:00 in New York (summer time) at R2
+    assert any(c == k[1] and ran[(c, lid, n)] == "R3" and zone(lid) == "America/Mexico_City"
+               for _r, c, lid, n, _a in later)
+    assert any(c == k[2] and r == "R1" and ran[(c, lid, n)] == "R2" and zone(lid) == "America/New_York"
+               for r, c, lid, n, _a in later)
+    # ... 15:00 in Madrid at R3 is inside broker 3's window; R4, at the same UTC hour, is 14:00 (winter time)
+    assert any(c == k[3] and r == "R3" and ran[(c, lid, n)] == "R4" and zone(lid) == "Europe/Madrid"
+               for r, c, lid, n, _a in later)
+    assert any(c == k[4] and r == "R1" for r, c, *_ in later)  # a daytime window from 07:00 in Buenos Aires
+    assert any(c in by_name("Bienvenida a calificados") and run_of[r] == "R5" for r, c, *_ in result.deferred)  # 22:00
+    # ... and a lead the CRM deleted (before R2) waits out its broker's night before its lead_not_found entry
+    gone = {(r[0], r[1]) for r in result.logs if r[5] == "lead_not_found"}
+    assert any((c, lid) in gone and lid in sc.deleted and run_of[r] != "R1" for r, c, lid, _n, _a in result.deferred)
+
+    # goals: reached through the CRM (with and without a step due), through the campaign's own stage move,
+    # and while a campaign was paused (seen when it resumed)
+    hows = Counter((how, due) for _r, _c, _l, how, due in result.goals)
+    assert hows[("crm", True)] and hows[("crm", False)] and hows[("own_step", True)], hows
+    assert any(r == "reference__R3" and c in by_name("Preventa") for r, c, *_ in result.goals)
+
+    # frequency caps: per channel (calls as voice) and for every channel; two campaigns of a lead in one run;
+    # a cap whose window has passed lets the lead be contacted again on that channel (brokers 1 and 2 keep
+    # their caps throughout); the cap broker 4 gets at R4 counts contacts made before it existed
+    capped = [(run_of[r], c, lid, n, ch, now) for r, c, lid, n, ch, now in result.capped]
+    broker = {c["id"]: c["broker_id"] for c in sc.campaigns}
+    assert {ch for _r, c, *_x, ch, _n in capped if broker[c] == 3} >= {"voice", "email", "whatsapp"}
+    assert any(ch == "voice" and broker[c] == 2 for _r, c, _l, _n, ch, _now in capped)
+    assert any(now and c in by_name("Recordatorio") and r == "R1" for r, c, _l, _n, _ch, now in capped)
+    sent_on = {(r[1], r[8], run_of[r[7]]) for r in result.logs if r[4] == "SENT" and r[8]}
+    runs = list(d.RUN_TIMES)
+    assert any(broker[c] in (1, 2) and any((lid, ch, later_run) in sent_on for later_run in runs[runs.index(r) + 1:])
+               for r, c, lid, _n, ch, _now in capped)
+    assert any(broker[c] == 4 and r in ("R4", "R5") and not now for r, c, _l, _n, _ch, now in capped)
+
+
+def test_the_reference_and_the_engine_agree_on_quiet_hours_across_daylight_saving_changes(engine):
+    """The sweeps above straddle one change of time; the window arithmetic of the two sides (zoneinfo here,
+    PostgreSQL's campaign_quiet_at there) must agree at every half hour around the changes of 2026 in the
+    zones the data set uses, and where a window's edge falls in the hour a change skips or repeats."""
+    zones = ["America/New_York", "Europe/Madrid", "America/Tijuana", "America/Mexico_City",
+             "America/Argentina/Buenos_Aires", "Australia/Lord_Howe", None]  # Lord Howe moves by 30 minutes
+    windows = [("21:00", "09:00"), ("15:00", "17:00"), ("02:30", "03:30"), ("01:00", "02:00"), ("23:30", "07:30"),
+               ("00:00", "00:00")]
+    days = [datetime(2026, m, day, tzinfo=timezone.utc) for m, day in ((3, 7), (3, 28), (4, 4), (10, 3), (10, 24),
+                                                                       (10, 31))]
+    times = [day + timedelta(minutes=30 * k) for day in days for k in range(3 * 48)]
+    got = set(rows(engine, "SELECT z, w, t, campaign_quiet_at(CAST(w AS jsonb), t, z) FROM "
+                           "unnest(CAST(:zones AS text[])) z, unnest(CAST(:windows AS text[])) w, "
+                           "unnest(CAST(:times AS timestamptz[])) t",
+                   zones=zones, windows=[json.dumps({"start": a, "end": b}) for a, b in windows], times=times))
+    expected = {(z, json.dumps({"start": a, "end": b}), t, in_quiet_hours({"start": a, "end": b}, t, z))
+                for z in zones for a, b in windows for t in times}
+    assert_same("quiet hours", got, expected)
 
 
 # -- engine bugs the comparison found (minimal reproductions) ----------------------------------------------
@@ -374,3 +292,48 @@ def test_a_deleted_lead_that_was_set_aside_stops_its_enrolment(engine):
     assert rows(engine, "SELECT step_number, status, reason FROM campaign_logs WHERE run_id = 'deleted__R2'") == [
         (None, "SKIPPED", "lead_not_found")]
     assert rows(engine, "SELECT status FROM campaign_enrolments WHERE campaign_id = :c", c=cid) == [("STOPPED",)]
+
+
+# -- engine disagreements the comparison found (pinned until fixed) -----------------------------------------
+def _night_campaign(engine, max_contacts=None) -> int:
+    """A broker in Bogotá, a campaign quiet from 21:00 to 09:00 (a message, another an hour later), a hot lead."""
+    add_broker(engine, 9, tz="America/Bogota")
+    add_template(engine, 901, broker_id=9, channel="sms")
+    cid = add_campaign(engine, broker_id=9, channel="sms", trigger_type="LEAD_SCORE", trigger_config={"threshold": 50},
+                       max_contacts=max_contacts, quiet_hours={"start": "21:00", "end": "09:00"},
+                       steps=[{"action": "send_message", "message_template_id": 901},
+                              {"action": "send_message", "message_template_id": 901, "delay_hours": 1}])
+    add_lead(engine, 1, broker_id=9, stage="Nuevo", score=90, phone="+573001234567", timezone="America/Bogota")
+    return cid
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "README 'Order of checks': max_contacts comes before quiet hours, so a run that finds the limit reached logs "
+    "max_contacts_reached at once. The plan (sql/plan_due_enrolments.sql) leaves out an enrolment whose next "
+    "step is a contact step due inside quiet hours before the walker ever checks max_contacts, so the entry "
+    "(and STOPPED) wait for the window's end; inside a chain the walker does check max_contacts first."))
+def test_max_contacts_reached_inside_quiet_hours_is_logged_at_once(engine):
+    cid = _night_campaign(engine, max_contacts=1)
+    day, night = T0.replace(hour=15), T0.replace(hour=15) + timedelta(hours=12)  # 10:00 and 22:00 in Bogotá
+    _sweep(engine, "max_quiet__R0", day)  # step 1 SENT: the limit of 1 is reached
+    _sweep(engine, "max_quiet__R1", night)  # step 2 is due, inside the window: max_contacts decides first
+    assert rows(engine, "SELECT step_number, status, reason, executed_at FROM campaign_logs "
+                        "WHERE run_id = 'max_quiet__R1'") == [(None, "SKIPPED", "max_contacts_reached", night)]
+    assert rows(engine, "SELECT status FROM campaign_enrolments WHERE campaign_id = :c", c=cid) == [("STOPPED",)]
+
+
+@pytest.mark.xfail(strict=True, raises=DataError, reason=(
+    "README: a lead with an unknown IANA time zone is set aside (unknown_timezone) and its due steps wait. "
+    "sql/plan_due_enrolments.sql evaluates campaign_quiet_at(quiet_hours, run_at, coalesce(l.timezone, "
+    "b.timezone)) for every candidate enrolment before the `due` CTE leaves set-aside leads out, so one such "
+    "lead enrolled in a campaign with quiet hours fails plan_due_steps (psycopg InvalidParameterValue: time zone "
+    "... not recognized) and with it the whole sweep, for every broker."))
+def test_an_unknown_time_zone_of_a_set_aside_lead_does_not_fail_the_plan(engine):
+    _night_campaign(engine)
+    day = T0.replace(hour=15)  # 10:00 in Bogotá
+    _sweep(engine, "bad_zone__R0", day)
+    update_lead(engine, 1, timezone="Bogotá")  # the CRM's typo: set aside; step 2 must wait
+    _sweep(engine, "bad_zone__R1", day + timedelta(hours=1))
+    assert rows(engine, "SELECT lead_id, reasons FROM lead_rejects WHERE run_id = 'bad_zone__R1'") == [
+        (1, ["unknown_timezone"])]
+    assert rows(engine, "SELECT count(*) FROM campaign_logs WHERE run_id = 'bad_zone__R1'") == [(0,)]

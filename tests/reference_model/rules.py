@@ -1,5 +1,6 @@
-"""The reference's rules, one plain function each: validation, stages, triggers, conditions, rendering and
-the sandbox provider's refusals (see the package docstring for what they model)."""
+"""The reference's rules, one plain function each: validation, stages, triggers, conditions, quiet hours,
+goals, frequency caps, rendering and the sandbox provider's refusals (see the package docstring for what
+they model)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import functools
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CONTACT_ACTIONS = ("send_message", "make_call")
+VOICE = "voice"  # make_call's channel
 READ_COLUMNS = ("broker_id", "stage", "score", "last_activity_at", "email", "phone", "timezone")  # validation's input
 UNREACHABLE_PREFIX = "+1500555"
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
@@ -118,3 +120,30 @@ def provider_refusal(channel: str, recipient: str) -> str | None:
     if channel == "email":
         return "mailbox unavailable" if recipient.lower().endswith(".invalid") else None
     return "unreachable number" if recipient.startswith(UNREACHABLE_PREFIX) else None
+
+
+def step_channel(action: str | None, campaign: Mapping[str, Any]) -> str | None:
+    """The channel a step's log carries and a frequency cap counts: make_call is voice, send_message the
+    campaign's channel, the other actions none."""
+    return {"send_message": campaign["channel"], "make_call": VOICE}.get(action)
+
+
+def in_quiet_hours(window: Mapping[str, str] | None, at: datetime, zone: str | None) -> bool:
+    """Whether ``at`` is inside [start, end) in the wall-clock time of ``zone`` (None: UTC); a window whose end
+    is not after its start runs across midnight."""
+    if not window:
+        return False
+    local = at.astimezone(zoneinfo.ZoneInfo(zone or "UTC")).time()
+    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def in_goal(campaign: Mapping[str, Any], stage: Any) -> bool:
+    goal = campaign.get("goal") or {}
+    return stage in (goal.get("stages") or ())
+
+
+def cap_covers(cap: Mapping[str, Any], channel: str) -> bool:
+    return cap["channel"] is None or cap["channel"] == channel

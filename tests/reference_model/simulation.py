@@ -4,82 +4,46 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
+from tests.reference_model.actions import Actions, Outcome
+from tests.reference_model.records import Contact, Enrolment, LeadRun, Result, Sweep, Verdict
 from tests.reference_model.rules import (
-    CONTACT_ACTIONS, READ_COLUMNS, conditions_met, facts, provider_refusal, reject_reasons, render, stage_problem,
-    stages_in, trigger_met,
+    CONTACT_ACTIONS, READ_COLUMNS, cap_covers, conditions_met, facts, in_goal, in_quiet_hours, reject_reasons,
+    stage_problem, stages_in, step_channel, trigger_met,
 )
-
-
-@dataclass
-class Sweep:
-    """One hourly sweep and what changed since the previous one (applied, in this order, before it)."""
-
-    run_id: str
-    run_at: datetime
-    new_leads: list[dict] = field(default_factory=list)
-    lead_updates: dict[int, dict[str, Any]] = field(default_factory=dict)  # lead_id -> {column: value}
-    deleted_leads: list[int] = field(default_factory=list)
-    pipelines: dict[int, list[str]] = field(default_factory=dict)  # broker_id -> its whole new pipeline ([] = none)
-    campaign_status: dict[int, str] = field(default_factory=dict)  # campaign_id -> new status
-
-
-@dataclass
-class Enrolment:
-    campaign_id: int
-    lead_id: int
-    enrolled_at: datetime
-    last_step_number: int = 0
-    last_step_at: datetime | None = None
-    contacts_made: int = 0
-    status: str = "ACTIVE"
-
-
-@dataclass
-class Verdict:
-    """What validation last read of a lead (its columns and its broker's pipeline) and what it found."""
-
-    read: tuple
-    reasons: list[str]
-    recheck_at: datetime | None  # set aside for activity in the future: read again from then on
-
-
-@dataclass
-class Result:
-    logs: list[tuple]  # (campaign_id, lead_id, step_number, action, status, reason, executed_at, run_id)
-    enrolments: dict[tuple[int, int], Enrolment]
-    stats: dict[int, tuple[int, int, int]]  # campaign_id -> (sent, failed, skipped)
-    lead_stages: dict[int, str]
-    meetings: set[tuple[int, int, int, int]]  # (campaign_id, lead_id, step_number, agent_id)
-    rejected: dict[str, dict[int, list[str]]]  # run_id -> {lead id read and set aside by that run: reasons}
-    cross_campaign_stage_effects: list[tuple[str, int]]  # (run_id, lead_id) where order between campaigns mattered
-
 
 
 class Reference:
     def __init__(self, *, brokers: Iterable[dict], pipelines: Mapping[int, Sequence[str]], agents: Iterable[dict],
                  leads: Iterable[dict], templates: Iterable[dict], campaigns: Iterable[dict],
-                 steps: Iterable[dict]) -> None:
+                 steps: Iterable[dict], frequency_caps: Iterable[dict] = ()) -> None:
         self.brokers = {b["id"]: dict(b) for b in brokers}
         self.pipelines = {b: tuple(stages) for b, stages in pipelines.items() if stages}
-        self.agents = {a["id"]: dict(a) for a in agents}
         self.leads = {lead["id"]: dict(lead) for lead in leads}
-        self.templates = {t["id"]: dict(t) for t in templates}
         self.campaigns = {c["id"]: dict(c) for c in campaigns}
         self.steps: dict[int, list[dict]] = {cid: [] for cid in self.campaigns}
         for s in sorted(steps, key=lambda s: (s["campaign_id"], s["step_number"])):
             self.steps[s["campaign_id"]].append(dict(s))
+        self.caps: dict[int, list[dict]] = {}
+        for cap in frequency_caps:
+            self.caps.setdefault(cap["broker_id"], []).append(dict(cap))
+        self.actions = Actions({t["id"]: dict(t) for t in templates}, {a["id"]: dict(a) for a in agents}, self.brokers)
         self.verdicts: dict[int, Verdict] = {}  # lead_id -> its last reading (kept when the CRM deletes it)
         self.previous_stage: dict[int, str] = {}  # lead_id -> stage at the last sweep that found it valid
         self.enrolments: dict[tuple[int, int], Enrolment] = {}
+        self.contacts: dict[int, list[Contact]] = {}  # lead_id -> the contacts handed to the provider
         self.logs: list[tuple] = []
         self.meetings: set[tuple[int, int, int, int]] = set()
         self.rejected: dict[str, dict[int, list[str]]] = {}
+        self.deferred: list[tuple] = []
+        self.goals: list[tuple] = []
+        self.capped: list[tuple] = []
+        self.max_in_quiet: list[tuple] = []
         self.cross_effects: list[tuple[str, int]] = []
+        self.cap_order: list[tuple[str, int]] = []
 
     def pipeline(self, broker_id: int) -> tuple[str, ...]:
         return self.pipelines.get(broker_id, ())
@@ -100,6 +64,8 @@ class Reference:
             self.pipelines[broker_id] = tuple(stages)
         for cid, status in s.campaign_status.items():
             self.campaigns[cid]["status"] = status
+        for broker_id, caps in s.frequency_caps.items():
+            self.caps[broker_id] = [dict(cap, broker_id=broker_id) for cap in caps]
 
         self.rejected[s.run_id] = {}
         for lid, lead in sorted(self.leads.items()):
@@ -125,15 +91,48 @@ class Reference:
         for lid in valid:  # what the next sweep compares with: the valid leads as this sweep found them
             self.previous_stage[lid] = self.leads[lid]["stage"]
 
-        moved_by: dict[int, set[int]] = {}  # lead -> campaigns that moved its stage in this run
-        stage_read_by: dict[int, set[int]] = {}  # lead -> campaigns whose conditions read its stage
+        walked: dict[int, list[Enrolment]] = {}  # lead -> its enrolments that run, campaigns in ascending id
         for (cid, lid), e in sorted(self.enrolments.items()):
-            if e.status != "ACTIVE" or self.campaigns[cid]["status"] != "ACTIVE" or self.is_set_aside(lid):
-                continue
-            self._walk(e, s, moved_by, stage_read_by)
-        for lid, movers in moved_by.items():
-            if len(movers) > 1 or stage_read_by.get(lid, set()) - movers:
-                self.cross_effects.append((s.run_id, lid))
+            if e.status == "ACTIVE" and self.campaigns[cid]["status"] == "ACTIVE" and not self.is_set_aside(lid):
+                walked.setdefault(lid, []).append(e)
+        for lid, enrolments in sorted(walked.items()):
+            self._walk_lead(lid, enrolments, s)
+
+    def _walk_lead(self, lead_id: int, enrolments: list[Enrolment], s: Sweep) -> None:
+        """The lead's campaigns one after the other (ascending id), each one's due steps in order."""
+        lead = self.leads.get(lead_id)
+        before = (dict(lead) if lead else None, [replace(e) for e in enrolments], list(self.contacts.get(lead_id, ())))
+        run = LeadRun(self.leads.get(lead_id), self.contacts.setdefault(lead_id, []))
+        for e in enrolments:
+            for _ in self._walk(e, run, s):
+                pass
+        self.logs += run.logs
+        self.meetings |= run.meetings
+        self.deferred += run.deferred
+        self.goals += run.goals
+        self.capped += run.capped
+        self.max_in_quiet += run.max_in_quiet
+        # Where another order of the lead's campaigns could change the outcome: two campaigns moving its stage,
+        # or one moving it while another reads it (conditions, or a goal the lead enters or leaves) ...
+        seen = {stage for move in run.moves for stage in move}
+        goal_flips = any(len({in_goal(self.campaigns[cid], stage) for stage in seen}) > 1
+                         for cid in run.goal_walked - run.moved_by)
+        if run.moves and (len(run.moved_by) > 1 or run.stage_read_by - run.moved_by or goal_flips):
+            self.cross_effects.append((s.run_id, lead_id))
+        # ... and, where the caps saw contacts of two campaigns, whether one step of each campaign at a time
+        # (ascending id) ends otherwise
+        if len(run.cap_checked) > 1 and not self._same_one_step_at_a_time(run, enrolments, before, s):
+            self.cap_order.append((s.run_id, lead_id))
+
+    def _same_one_step_at_a_time(self, run: LeadRun, enrolments: list[Enrolment], before: tuple,
+                                 s: Sweep) -> bool:
+        lead, others, contacts = before
+        other = LeadRun(lead, contacts)
+        walks = [self._walk(e, other, s) for e in others]
+        while walks:
+            walks = [w for w in walks if next(w, StopIteration) is not StopIteration]
+        return (set(run.logs), run.meetings, run.lead, enrolments, set(run.contacts)) == (
+            set(other.logs), other.meetings, other.lead, others, set(other.contacts))
 
     def _due(self, e: Enrolment, run_at: datetime) -> list[dict]:
         due, anchor = [], e.last_step_at or e.enrolled_at
@@ -146,108 +145,128 @@ class Reference:
             anchor = run_at
         return due
 
-    def _log(self, e: Enrolment, step: dict | None, status: str, reason: str | None, s: Sweep) -> None:
-        self.logs.append((e.campaign_id, e.lead_id, step["step_number"] if step else None,
-                          step["action"] if step else None, status, reason, s.run_at, s.run_id))
-
-    def _walk(self, e: Enrolment, s: Sweep, moved_by, stage_read_by) -> None:
+    def _log(self, run: LeadRun, e: Enrolment, step: dict | None, status: str, reason: str | None, s: Sweep,
+             channel: str | None = None) -> None:
         campaign = self.campaigns[e.campaign_id]
-        broker_id, pipeline = campaign["broker_id"], self.pipeline(campaign["broker_id"])
-        lead = self.leads.get(e.lead_id)
-        for step in self._due(e, s.run_at):
-            action = step["action"]
-            contact = action in CONTACT_ACTIONS
-            if lead is None:
-                self._log(e, None, "SKIPPED", "lead_not_found", s)
-                e.status = "STOPPED"
+        run.logs.append((e.campaign_id, e.lead_id, step["step_number"] if step else None,
+                         step["action"] if step else None, status, reason, s.run_at, s.run_id,
+                         channel if step is None else step_channel(step["action"], campaign)))
+
+    @staticmethod
+    def _end(e: Enrolment, s: Sweep, status: str) -> None:
+        e.status, e.finished_at = status, s.run_at
+
+    def _quiet(self, campaign: dict, lead: dict | None, at: datetime) -> bool:
+        """The run time is inside the campaign's quiet hours for the lead (its zone, else the broker's)."""
+        zone = (lead or {}).get("timezone") or self.brokers[campaign["broker_id"]]["timezone"]
+        return in_quiet_hours(campaign.get("quiet_hours"), at, zone)
+
+    def _goal_reached(self, run: LeadRun, e: Enrolment, campaign: dict, s: Sweep, how: str, due: bool) -> bool:
+        if run.lead is None or not in_goal(campaign, run.lead["stage"]):
+            return False
+        self._log(run, e, None, "SKIPPED", "goal_reached", s)
+        self._end(e, s, "STOPPED")
+        run.goals.append((s.run_id, e.campaign_id, e.lead_id, how, due))
+        return True
+
+    def _walk(self, e: Enrolment, run: LeadRun, s: Sweep) -> Iterator[None]:
+        """One enrolment's walk; it pauses after the goal check and after each step (for another order)."""
+        campaign = self.campaigns[e.campaign_id]
+        due = self._due(e, s.run_at)
+        if run.lead is not None and campaign.get("goal"):
+            run.goal_walked.add(e.campaign_id)
+        if self._goal_reached(run, e, campaign, s, "crm", bool(due)):  # before anything, a step due or not
+            return
+        moved_here = False
+        for position, step in enumerate(due):
+            yield
+            if self._goal_reached(run, e, campaign, s, "own_step" if moved_here else "crm", True):
+                return  # an earlier step of this run moved the lead into a goal stage
+            lead, action = run.lead, step["action"]
+            contact, channel = action in CONTACT_ACTIONS, step_channel(action, campaign)
+            if lead is None:  # deleted from the CRM: its zone is the broker's, a contact step still waits
+                if contact and self._quiet(campaign, None, s.run_at):
+                    run.deferred.append((s.run_id, e.campaign_id, e.lead_id, step["step_number"], position > 0))
+                    return
+                self._log(run, e, None, "SKIPPED", "lead_not_found", s)
+                self._end(e, s, "STOPPED")
                 return
             if contact and campaign["max_contacts"] is not None and e.contacts_made >= campaign["max_contacts"]:
-                self._log(e, None, "SKIPPED", "max_contacts_reached", s)
-                e.status = "STOPPED"
+                if position == 0 and self._quiet(campaign, lead, s.run_at):
+                    run.max_in_quiet.append((s.run_id, e.campaign_id, e.lead_id))
+                self._log(run, e, None, "SKIPPED", "max_contacts_reached", s, channel)
+                self._end(e, s, "STOPPED")
                 return
-            named = stages_in(step["conditions"])
-            foreign = [p for p in (stage_problem(pipeline, broker_id, stage) for stage in named) if p]
-            if named and not foreign:
-                stage_read_by.setdefault(e.lead_id, set()).add(e.campaign_id)
-            if foreign:
-                status, reason = "FAILED", f"{foreign[0]} (in the step's conditions)"
-            elif not conditions_met(step["conditions"], facts(lead, s.run_at)):
-                status, reason = "SKIPPED", "condition_not_met"
-            elif contact and lead["do_not_contact"]:
-                status, reason = "SKIPPED", "do_not_contact"
-            elif action == "send_message":
-                status, reason = self._send_message(step, campaign, lead)
-            elif action == "make_call":
-                status, reason = self._make_call(step, campaign, lead)
-            elif action == "schedule_meeting":
-                agent = lead["assigned_agent_id"]
-                if agent is None:
-                    status, reason = "FAILED", "no_assigned_agent"
-                else:
-                    status, reason = "SENT", None
-                    self.meetings.add((e.campaign_id, e.lead_id, step["step_number"], agent))
-            elif action == "update_stage":
-                target = step["config"].get("stage")
-                reason = stage_problem(pipeline, broker_id, target)
-                status = "FAILED" if reason else "SENT"
-                if not reason:
-                    lead["stage"] = target
-                    moved_by.setdefault(e.lead_id, set()).add(e.campaign_id)
-            else:
-                raise ValueError(f"unknown action {action!r}")
-            self._log(e, step, status, reason, s)
+            if contact and self._quiet(campaign, lead, s.run_at):  # deferred, never dropped: it stays due
+                run.deferred.append((s.run_id, e.campaign_id, e.lead_id, step["step_number"], position > 0))
+                return
+            outcome = self._decide(run, e, step, campaign, s)
+            if action == "update_stage" and outcome.status == "SENT":
+                run.moves.append((lead["stage"], step["config"]["stage"]))
+                run.moved_by.add(e.campaign_id)
+                lead["stage"] = step["config"]["stage"]
+                moved_here = True
+            if outcome.queued:
+                run.contacts.append(Contact(campaign["broker_id"], e.campaign_id, channel, s.run_at, s.run_id,
+                                            outcome.status == "SENT"))
+            self._log(run, e, step, outcome.status, outcome.reason, s)
             e.last_step_number, e.last_step_at = step["step_number"], s.run_at
-            if status == "SENT" and contact:
+            if outcome.status == "SENT" and contact:
                 e.contacts_made += 1
         if e.status == "ACTIVE" and e.last_step_number == self.steps[e.campaign_id][-1]["step_number"]:
-            e.status = "COMPLETED"
+            self._end(e, s, "COMPLETED")
 
-    def _template(self, step: dict, campaign: dict) -> tuple[dict | None, str | None]:
-        tpl = self.templates.get(step["message_template_id"]) if step["message_template_id"] is not None else None
-        if tpl is None or tpl["broker_id"] != campaign["broker_id"]:
-            return None, "template_not_found"
-        if not tpl["is_active"]:
-            return None, "template_inactive"
-        return tpl, None
+    def _capped(self, run: LeadRun, broker_id: int, channel: str, s: Sweep) -> list[Contact] | None:
+        """The contacts that fill a cap of the broker covering ``channel`` (None: every cap has room): SENT
+        ones within per_hours before the run time, and every one of this run."""
+        for cap in self.caps.get(broker_id, ()):
+            if not cap_covers(cap, channel):
+                continue
+            since = s.run_at - timedelta(hours=cap["per_hours"])
+            counted = [c for c in run.contacts if c.broker_id == broker_id and cap_covers(cap, c.channel)
+                       and c.at > since and (c.sent or c.run_id == s.run_id)]
+            if len(counted) >= cap["max_contacts"]:
+                return counted
+        return None
 
-    def _render(self, source: str, campaign: dict, lead: dict) -> str:
-        agent = self.agents.get(lead["assigned_agent_id"]) if lead["assigned_agent_id"] is not None else None
-        return render(source, lead, campaign, agent, self.brokers.get(campaign["broker_id"]))
-
-    def _send_message(self, step, campaign, lead) -> tuple[str, str | None]:
-        channel = campaign["channel"]
-        tpl, problem = self._template(step, campaign)
-        if problem:
-            return "FAILED", problem
-        if tpl["channel"] != channel:
-            return "FAILED", f"template_channel_mismatch: template is {tpl['channel']}, campaign is {channel}"
-        recipient = lead["email"] if channel == "email" else lead["phone"]
-        if not recipient:
-            return "FAILED", "no_email_address" if channel == "email" else "no_phone_number"
-        try:
-            self._render(tpl["body"], campaign, lead)
-            if channel == "email" and tpl.get("subject"):
-                self._render(tpl["subject"], campaign, lead)
-        except Exception as exc:
-            return "FAILED", f"render_error: {type(exc).__name__}: {exc}"
-        refusal = provider_refusal(channel, recipient)
-        return ("FAILED", f"provider_error: {refusal}") if refusal else ("SENT", None)
-
-    def _make_call(self, step, campaign, lead) -> tuple[str, str | None]:
-        if not lead["phone"]:
-            return "FAILED", "no_phone_number"
-        if step["message_template_id"] is not None:
-            tpl, problem = self._template(step, campaign)
-            if problem is None and tpl["channel"] != "voice":
-                problem = f"template_channel_mismatch: template is {tpl['channel']}, a call script is voice"
-            if problem:
-                return "FAILED", problem
-            try:
-                self._render(tpl["body"], campaign, lead)
-            except Exception as exc:
-                return "FAILED", f"render_error: {type(exc).__name__}: {exc}"
-        refusal = provider_refusal("voice", lead["phone"])
-        return ("FAILED", f"provider_error: {refusal}") if refusal else ("SENT", None)
+    def _decide(self, run: LeadRun, e: Enrolment, step: dict, campaign: dict, s: Sweep) -> Outcome:
+        """A due step past max_contacts and quiet hours: conditions -> do_not_contact -> caps -> the action."""
+        broker_id, pipeline = campaign["broker_id"], self.pipeline(campaign["broker_id"])
+        lead, action = run.lead, step["action"]
+        contact = action in CONTACT_ACTIONS
+        named = stages_in(step["conditions"])
+        foreign = [p for p in (stage_problem(pipeline, broker_id, stage) for stage in named) if p]
+        if named and not foreign:
+            run.stage_read_by.add(e.campaign_id)
+        if foreign:
+            return Outcome("FAILED", f"{foreign[0]} (in the step's conditions)")
+        if not conditions_met(step["conditions"], facts(lead, s.run_at)):
+            return Outcome("SKIPPED", "condition_not_met")
+        if contact and lead["do_not_contact"]:
+            return Outcome("SKIPPED", "do_not_contact")
+        if contact:
+            channel = step_channel(action, campaign)
+            if self.caps.get(broker_id):
+                run.cap_checked.add(e.campaign_id)
+            counted = self._capped(run, broker_id, channel, s)
+            if counted is not None:
+                others_now = any(c.run_id == s.run_id and c.campaign_id != e.campaign_id for c in counted)
+                run.capped.append((s.run_id, e.campaign_id, e.lead_id, step["step_number"], channel, others_now))
+                return Outcome("SKIPPED", "frequency_capped")
+        if action == "send_message":
+            return self.actions.send_message(step, campaign, lead)
+        if action == "make_call":
+            return self.actions.make_call(step, campaign, lead)
+        if action == "schedule_meeting":
+            agent = lead["assigned_agent_id"]
+            if agent is None:
+                return Outcome("FAILED", "no_assigned_agent")
+            run.meetings.add((e.campaign_id, e.lead_id, step["step_number"], agent))
+            return Outcome("SENT")
+        if action == "update_stage":
+            reason = stage_problem(pipeline, broker_id, step["config"].get("stage"))
+            return Outcome("FAILED", reason) if reason else Outcome("SENT")
+        raise ValueError(f"unknown action {action!r}")
 
     # results --------------------------------------------------------------------------------------
     def result(self) -> Result:
@@ -261,14 +280,21 @@ class Reference:
             lead_stages={lid: lead["stage"] for lid, lead in self.leads.items()},
             meetings=set(self.meetings),
             rejected=copy.deepcopy(self.rejected),
+            deferred=list(self.deferred),
+            goals=list(self.goals),
+            capped=list(self.capped),
             cross_campaign_stage_effects=list(self.cross_effects),
+            cross_campaign_cap_order=list(self.cap_order),
+            max_contacts_in_quiet_hours=list(self.max_in_quiet),
         )
 
 
-def simulate(*, brokers, pipelines, agents, leads, templates, campaigns, steps, sweeps: Iterable[Sweep]) -> Result:
+def simulate(*, brokers, pipelines, agents, leads, templates, campaigns, steps, sweeps: Iterable[Sweep],
+             frequency_caps: Iterable[dict] = ()) -> Result:
     """Run ``sweeps`` in order on the given data; the inputs are not modified."""
     ref = Reference(brokers=brokers, pipelines=pipelines, agents=agents, leads=copy.deepcopy(list(leads)),
-                    templates=templates, campaigns=copy.deepcopy(list(campaigns)), steps=steps)
+                    templates=templates, campaigns=copy.deepcopy(list(campaigns)), steps=steps,
+                    frequency_caps=frequency_caps)
     for s in sweeps:
         ref.sweep(s)
     return ref.result()

@@ -28,8 +28,9 @@ LEAD_COLUMNS = ("id", "broker_id", "full_name", "email", "phone", "stage", "scor
 MAX_CHUNKS, MIN_CHUNK_SIZE = 4, 1000
 
 
-def load(engine, *, brokers, pipelines, agents, templates, campaigns, steps, leads) -> None:
-    """Insert the CRM's rows and the campaign definitions (``campaigns`` have ids; ``steps`` theirs)."""
+def load(engine, *, brokers, pipelines, agents, templates, campaigns, steps, leads, frequency_caps=()) -> None:
+    """Insert the CRM's rows, the campaign definitions (``campaigns`` have ids; ``steps`` theirs) and the
+    brokers' frequency caps."""
     with engine.begin() as c:
         c.execute(text("INSERT INTO brokers (id, name, timezone) VALUES (:id, :name, :timezone)"), brokers)
         set_pipelines(c, pipelines)
@@ -38,9 +39,11 @@ def load(engine, *, brokers, pipelines, agents, templates, campaigns, steps, lea
         c.execute(text("INSERT INTO message_templates (id, broker_id, channel, name, subject, body, is_active) "
                        "VALUES (:id, :broker_id, :channel, :name, :subject, :body, :is_active)"), templates)
         c.execute(text(
-            "INSERT INTO campaigns (id, broker_id, name, channel, trigger_type, trigger_config, status, max_contacts) "
-            "VALUES (:id, :broker_id, :name, :channel, :trigger_type, CAST(:tc AS jsonb), :status, :max_contacts)"),
-            [{**cp, "tc": json.dumps(cp["trigger_config"])} for cp in campaigns])
+            "INSERT INTO campaigns (id, broker_id, name, channel, trigger_type, trigger_config, status, max_contacts, "
+            "quiet_hours, goal) VALUES (:id, :broker_id, :name, :channel, :trigger_type, CAST(:tc AS jsonb), :status, "
+            ":max_contacts, CAST(:qh AS jsonb), CAST(:goal AS jsonb))"),
+            [{**cp, "tc": json.dumps(cp["trigger_config"]), "qh": _json_or_null(cp.get("quiet_hours")),
+              "goal": _json_or_null(cp.get("goal"))} for cp in campaigns])
         # steps by SQL, as an admin API would refuse some of them (stages outside the broker's pipeline)
         c.execute(text(
             "INSERT INTO campaign_steps (campaign_id, step_number, action, delay_hours, message_template_id, "
@@ -48,6 +51,24 @@ def load(engine, *, brokers, pipelines, agents, templates, campaigns, steps, lea
             "CAST(:co AS jsonb), CAST(:cf AS jsonb))"),
             [{**st, "co": json.dumps(st["conditions"]), "cf": json.dumps(st["config"])} for st in steps])
         insert_leads(c, leads)
+        by_broker: dict[int, list[dict]] = {}
+        for cap in frequency_caps:
+            by_broker.setdefault(cap["broker_id"], []).append(cap)
+        set_frequency_caps(c, by_broker)
+
+
+def _json_or_null(value) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def set_frequency_caps(conn, by_broker: dict[int, list[dict]]) -> None:
+    """Replace the frequency caps of each broker named (channel, max_contacts, per_hours each)."""
+    caps = [dict(cap, broker_id=b) for b, per in by_broker.items() for cap in per]
+    if by_broker:
+        conn.execute(text("DELETE FROM frequency_caps WHERE broker_id = ANY(:b)"), {"b": list(by_broker)})
+    if caps:
+        conn.execute(text("INSERT INTO frequency_caps (broker_id, channel, max_contacts, per_hours) "
+                          "VALUES (:broker_id, :channel, :max_contacts, :per_hours)"), caps)
 
 
 def set_pipelines(conn, pipelines: dict[int, list[str]]) -> None:
@@ -78,6 +99,7 @@ def apply_changes(engine, s: Sweep) -> None:
         if s.deleted_leads:
             c.execute(text("DELETE FROM leads WHERE id = ANY(:ids)"), {"ids": list(s.deleted_leads)})
         set_pipelines(c, s.pipelines)
+        set_frequency_caps(c, s.frequency_caps)
         for cid, status in s.campaign_status.items():
             c.execute(text("UPDATE campaigns SET status = :s WHERE id = :i"), {"s": status, "i": cid})
 
@@ -117,7 +139,7 @@ def rows(engine, sql: str, **params) -> list[tuple]:
 
 def logs_of_run(engine, run_id: str) -> set[tuple]:
     return {normalise(r) for r in rows(
-        engine, "SELECT campaign_id, lead_id, step_number, action, status, reason, executed_at, run_id "
+        engine, "SELECT campaign_id, lead_id, step_number, action, status, reason, executed_at, run_id, channel "
                 "FROM campaign_logs WHERE run_id = :r", r=run_id)}
 
 
