@@ -44,9 +44,8 @@ reference says where it would (``cross_campaign_*``), and the data set keeps awa
 
 Two engine bugs this comparison found (an unchanged bad row read again when its activity crossed an INACTIVITY
 boundary; a deleted lead that was set aside waiting for ever) have minimal reproductions at the end of this
-module, and so have two disagreements it found with the campaign options (xfail, strict): max_contacts_reached
-inside quiet hours waits for the window's end; a set-aside lead with an unknown time zone in a campaign with
-quiet hours fails the plan (the data set keeps its unknown time zones away from such leads).
+module, and so have two it found with the campaign options: max_contacts_reached inside quiet hours waited for
+the window's end; a set-aside lead with an unknown time zone in a campaign with quiet hours failed the plan.
 """
 
 from __future__ import annotations
@@ -58,7 +57,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DataError
 
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, assert_stats_match_logs, update_lead
 from tests.reference_model import Reference, Sweep, in_quiet_hours
@@ -307,11 +305,6 @@ def _night_campaign(engine, max_contacts=None) -> int:
     return cid
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "README 'Order of checks': max_contacts comes before quiet hours, so a run that finds the limit reached logs "
-    "max_contacts_reached at once. The plan (sql/plan_due_enrolments.sql) leaves out an enrolment whose next "
-    "step is a contact step due inside quiet hours before the walker ever checks max_contacts, so the entry "
-    "(and STOPPED) wait for the window's end; inside a chain the walker does check max_contacts first."))
 def test_max_contacts_reached_inside_quiet_hours_is_logged_at_once(engine):
     cid = _night_campaign(engine, max_contacts=1)
     day, night = T0.replace(hour=15), T0.replace(hour=15) + timedelta(hours=12)  # 10:00 and 22:00 in Bogotá
@@ -322,12 +315,6 @@ def test_max_contacts_reached_inside_quiet_hours_is_logged_at_once(engine):
     assert rows(engine, "SELECT status FROM campaign_enrolments WHERE campaign_id = :c", c=cid) == [("STOPPED",)]
 
 
-@pytest.mark.xfail(strict=True, raises=DataError, reason=(
-    "README: a lead with an unknown IANA time zone is set aside (unknown_timezone) and its due steps wait. "
-    "sql/plan_due_enrolments.sql evaluates campaign_quiet_at(quiet_hours, run_at, coalesce(l.timezone, "
-    "b.timezone)) for every candidate enrolment before the `due` CTE leaves set-aside leads out, so one such "
-    "lead enrolled in a campaign with quiet hours fails plan_due_steps (psycopg InvalidParameterValue: time zone "
-    "... not recognized) and with it the whole sweep, for every broker."))
 def test_an_unknown_time_zone_of_a_set_aside_lead_does_not_fail_the_plan(engine):
     _night_campaign(engine)
     day = T0.replace(hour=15)  # 10:00 in Bogotá

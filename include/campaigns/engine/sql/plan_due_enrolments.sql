@@ -8,7 +8,8 @@
 -- Leads currently set aside by validation wait until they are valid again: in a sweep, the snapshot (already
 -- advanced by enrol_leads) says which; an apply goes by its own validation.
 WITH candidates AS (
-    SELECT e.campaign_id, e.lead_id
+    SELECT e.campaign_id, e.lead_id, next_step.action AS next_action, c.quiet_hours, c.broker_id,
+           c.max_contacts IS NOT NULL AND e.contacts_made >= c.max_contacts AS at_max_contacts
     FROM campaign_enrolments e
     JOIN campaigns c ON c.id = e.campaign_id AND c.status = 'ACTIVE'
     JOIN LATERAL (
@@ -18,16 +19,12 @@ WITH candidates AS (
         ORDER BY s.step_number
         LIMIT 1
     ) next_step ON true
-    LEFT JOIN leads l ON c.quiet_hours IS NOT NULL AND l.id = e.lead_id
-    LEFT JOIN brokers b ON c.quiet_hours IS NOT NULL AND b.id = c.broker_id
     WHERE e.status = 'ACTIVE'
       AND coalesce(e.last_step_at, e.enrolled_at) + next_step.delay_hours * interval '1 hour' <= :run_at
-      AND NOT (next_step.action IN ({{ contact_actions }}) AND c.quiet_hours IS NOT NULL
-               AND campaign_quiet_at(c.quiet_hours, CAST(:run_at AS timestamptz), coalesce(l.timezone, b.timezone)))
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
     UNION
-    SELECT e.campaign_id, e.lead_id
+    SELECT e.campaign_id, e.lead_id, NULL, NULL, c.broker_id, false
     FROM campaigns c
     JOIN campaign_enrolments e ON e.campaign_id = c.id AND e.status = 'ACTIVE'
     JOIN leads l ON l.id = e.lead_id
@@ -35,8 +32,8 @@ WITH candidates AS (
       AND l.stage IN (SELECT jsonb_array_elements_text(c.goal->'stages'))
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
-), due AS (
-    SELECT d.campaign_id, d.lead_id
+), valid AS MATERIALIZED (  -- set-aside leads out first: their time zone may be one PostgreSQL refuses
+    SELECT d.*
     FROM candidates d
     WHERE NOT EXISTS (SELECT 1 FROM lead_snapshots s  -- index probes (lead_snapshots_rejected_idx, leads pk);
                       JOIN leads l ON l.id = s.lead_id    -- a deleted lead is not waiting: it stops
@@ -44,6 +41,14 @@ WITH candidates AS (
       AND NOT EXISTS (SELECT 1 FROM run_leads r
                       WHERE CAST(:lead_id AS bigint) IS NOT NULL AND r.run_id = :run_id AND r.lead_id = d.lead_id
                         AND r.rejected)
+), due AS (
+    SELECT DISTINCT v.campaign_id, v.lead_id
+    FROM valid v
+    LEFT JOIN leads l ON v.quiet_hours IS NOT NULL AND l.id = v.lead_id
+    LEFT JOIN brokers b ON v.quiet_hours IS NOT NULL AND b.id = v.broker_id
+    -- a contact step inside quiet hours waits (unless max_contacts stops the enrolment first: that is logged now)
+    WHERE NOT (v.next_action IN ({{ contact_actions }}) AND v.quiet_hours IS NOT NULL AND NOT v.at_max_contacts
+               AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), coalesce(l.timezone, b.timezone)))
 ), numbered AS (
     SELECT campaign_id, lead_id,
            dense_rank() OVER (ORDER BY lead_id) - 1 AS position,       -- per lead: its enrolments share a chunk
