@@ -17,7 +17,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, text
 
-from include.campaigns.devtools.campaign_specs import CampaignSpec, Role, StepSpec, write_campaigns
+from include.campaigns.devtools.campaign_specs import (
+    CampaignSpec, Role, StepSpec, write_campaigns, write_frequency_caps,
+)
 from include.campaigns.devtools.synthetic import DEFAULT_INVALID_SHARE, Shape, World, write_dataset
 from include.campaigns.devtools.synthetic_catalogue import PREVIOUS_ROLES
 from include.campaigns.devtools.synthetic_leads import InvalidRule, copy_text, rows_text
@@ -58,6 +60,11 @@ PATTERNS = [
      S("send_message", 24, 1)],
 ]
 MAX_CONTACTS = (None, 2, 3, None, 1)
+# CONTRACT §6, with --options on (the default): quiet hours on every third campaign (at T0, 10:00 UTC, it is
+# night for the brokers of the Americas west of UTC-4), a goal on every other one, caps for every broker.
+QUIET_HOURS = {"start": "21:00", "end": "07:00"}
+GOAL = {"stages": [Role("won")]}
+FREQUENCY_CAPS = [("whatsapp", 4, 24), (None, 8, 24)]
 SCORE_THRESHOLDS = (70, 75, 80, 85)
 TO_ROLES = ("qualified", "contacted", "visit", "negotiation")
 IDLE_DAYS = (14, 21, 30, 45)
@@ -70,6 +77,7 @@ class BenchShape:
     campaigns: int
     seed: int
     invalid_share: float = DEFAULT_INVALID_SHARE
+    options: bool = True
 
     @property
     def synthetic(self) -> Shape:
@@ -91,6 +99,8 @@ def campaign_specs(shape: BenchShape) -> list[CampaignSpec]:
                                   channel=CHANNELS[(i // 3) % 3], trigger_type=trigger, trigger_config=config,
                                   steps=PATTERNS[i % len(PATTERNS)], status="DRAFT",
                                   max_contacts=MAX_CONTACTS[i % len(MAX_CONTACTS)],
+                                  quiet_hours=QUIET_HOURS if shape.options and i % 3 == 0 else None,
+                                  goal=GOAL if shape.options and i % 2 == 1 else None,
                                   created_at=T0 - timedelta(days=30)))
     return specs
 
@@ -112,13 +122,15 @@ def build(engine: Engine, shape: BenchShape) -> dict[str, int]:
     with engine.begin() as conn:
         world = write_dataset(conn, shape.synthetic)
         write_campaigns(conn, world, campaign_specs(shape), missing_template_id=MISSING_TEMPLATE_ID)
+        if shape.options:
+            write_frequency_caps(conn, world, {b: FREQUENCY_CAPS for b in range(shape.brokers)})
         conn.execute(SQL("broker_stages"))
         copy_text(conn, "bench.broker_stages", ("broker_id", "position", "stage", "previous_stage", "next_stage"),
                   rows_text(broker_stage_rows(world)))
     with engine.connect() as conn:
         return {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
                 for table in ("brokers", "pipeline_stages", "agents", "message_templates", "campaigns",
-                              "campaign_steps", "leads")}
+                              "campaign_steps", "leads", "frequency_caps")}
 
 
 def seed_previous_sweep(engine: Engine, shape: BenchShape, sweep) -> dict[str, int]:

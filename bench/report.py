@@ -98,7 +98,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"campaign engine benchmark - {args['leads']:,} leads, {args['brokers']} brokers, {args['campaigns']} "
         f"campaigns, seed {args['seed']}, {args.get('invalid_share', 0.005):.1%} of the leads malformed, "
-        f"median of {s['repetitions']} repetition(s)"
+        f"campaign options {args.get('options', 'off')}, median of {s['repetitions']} repetition(s)"
         + ("" if results.get("complete") else "  [INCOMPLETE]"),
         f"machine: {m.get('nproc')} cores ({m.get('cpu')}), {(m.get('memory_bytes') or 0) / 2 ** 30:.1f} GiB RAM, "
         f"PostgreSQL {m.get('postgresql')} {m.get('postgresql_kind')}, load average at start "

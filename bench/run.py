@@ -45,6 +45,7 @@ from pathlib import Path
 
 from bench.dataset import DEFAULT_INVALID_SHARE
 from bench.report import report
+from include.campaigns.engine.settings import EngineSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,11 +59,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=6)
     p.add_argument("--invalid-share", type=float, default=DEFAULT_INVALID_SHARE,
                    help=f"share of the leads malformed on purpose (default {DEFAULT_INVALID_SHARE})")
+    p.add_argument("--options", choices=("on", "off"), default="on",
+                   help="the campaign options of CONTRACT §6 (quiet hours, goals, frequency caps) in the data set")
     p.add_argument("--due", type=int, default=100_000, help="steps to make due for (c) (default 100000)")
     p.add_argument("--workers", type=int, default=2, help="parallel chunk executors (default 2)")
     p.add_argument("--executor", choices=("process", "thread"), default="process")
-    p.add_argument("--max-chunks", type=int, default=16, help="the Variable campaigns_max_chunks (default 16)")
-    p.add_argument("--min-chunk-size", type=int, default=2000, help="campaigns_min_chunk_size (default 2000)")
+    defaults = EngineSettings()
+    p.add_argument("--max-chunks", type=int, default=defaults.max_chunks,
+                   help=f"the Variable campaigns_max_chunks (default {defaults.max_chunks})")
+    p.add_argument("--min-chunk-size", type=int, default=defaults.min_chunk_size,
+                   help=f"campaigns_min_chunk_size (default {defaults.min_chunk_size})")
     p.add_argument("--budget", type=float, default=90, help="minutes after which no repetition starts (default 90)")
     p.add_argument("--statement-timeout", type=float, default=20, help="per SQL statement, minutes (default 20)")
     p.add_argument("--report", metavar="JSON", help="only print the report of an earlier results file")

@@ -46,7 +46,8 @@ class Bench:
             self.url = sqlalchemy_url(embedded.ensure_running(args.database))
         self.engine = make_engine(self.url, args.statement_timeout)
         self.settings = EngineSettings(max_chunks=args.max_chunks, min_chunk_size=args.min_chunk_size)
-        self.shape = dataset.BenchShape(args.leads, args.brokers, args.campaigns, args.seed, args.invalid_share)
+        self.shape = dataset.BenchShape(args.leads, args.brokers, args.campaigns, args.seed, args.invalid_share,
+                                        options=args.options == "on")
         self.t_start = time.monotonic()
         self.pool: ChunkPool | None = None
         self.current_stage = self.current_scenario = None
