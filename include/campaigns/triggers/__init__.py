@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from include.campaigns.infra.database import sql_list
 from include.campaigns.triggers import inactivity, lead_score, manual, stage_change
-from include.campaigns.triggers.base import EVENT_FIELDS, TriggerConfig, TriggerDefinition, TriggerType
+from include.campaigns.triggers.base import EVENT_FIELDS, FACTS, TriggerConfig, TriggerDefinition, TriggerType
 
 MODULES = (lead_score, stage_change, inactivity, manual)
 REGISTRY: dict[str, TriggerType] = {m.TRIGGER.name: m.TRIGGER for m in MODULES}
@@ -33,6 +33,13 @@ def prefilter_sql() -> str:
     return f"CASE c.trigger_type {cases} ELSE false END"
 
 
+def fact_sql(fact: str) -> str:
+    """SQL of one event fact: each trigger type's own for the campaigns whose rule reads it, null for the
+    others (the events of leads that differ only in facts their campaign's rule does not read are one)."""
+    cases = " ".join(f"WHEN {sql_list([n])} THEN {t.facts[fact]}" for n, t in REGISTRY.items() if fact in t.facts)
+    return f"CASE c.trigger_type {cases} END" if cases else "NULL"
+
+
 def activity_window_sql() -> tuple[str, str]:
     """``(after, upto)`` SQL over ``c``: each trigger type's staging window, null where it has none."""
     windowed = [(n, t.activity_window) for n, t in REGISTRY.items() if t.activity_window]
@@ -46,5 +53,5 @@ def automatic_sql() -> str:
     return sql_list(AUTOMATIC)
 
 
-__all__ = ["AUTOMATIC", "EVENT_FIELDS", "REGISTRY", "TRIGGER_TYPES", "TriggerConfig", "TriggerDefinition", "TriggerType",
-           "UnknownTriggerType", "activity_window_sql", "automatic_sql", "get", "prefilter_sql"]
+__all__ = ["AUTOMATIC", "EVENT_FIELDS", "FACTS", "REGISTRY", "TRIGGER_TYPES", "TriggerConfig", "TriggerDefinition", "TriggerType",
+           "UnknownTriggerType", "activity_window_sql", "automatic_sql", "get", "fact_sql", "prefilter_sql"]

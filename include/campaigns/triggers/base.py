@@ -5,8 +5,12 @@ Each part has one consumer:
 * ``config_model`` -- the pydantic model of ``campaigns.trigger_config`` (the admin API validates with it);
 * ``rule`` -- the durable-rules condition on an event (``rules/campaign_triggers.py`` builds one rule per
   campaign from it; the rules decide every boundary);
+* ``facts`` -- the event fields the rule reads (besides the campaign, the broker and the mode), each with its
+  SQL over ``r`` (the staged lead), ``c`` (the campaign) and ``:run_at``. The evaluate stage asks the rules
+  once per distinct combination of them: leads with the same facts get the same verdict, so a million leads
+  become a few thousand events, and the rules still decide every one;
 * ``prefilter_sql`` -- a SQL condition over ``r`` (the staged lead) and ``c`` (the campaign) that accepts
-  at least every pair the rule accepts, so the rule engine is not fed pairs that cannot match;
+  every pair the rule accepts (written to be exact: the rule engine is not fed pairs that cannot match);
 * ``activity_window`` -- for a trigger an *unchanged* lead can start to satisfy as time passes: SQL for the
   bounds ``(after, upto]`` of ``last_activity_at`` over ``c`` (with ``c.last_sweep_at``) and ``:run_at``; the sweep
   stages the leads whose activity falls in it;
@@ -21,8 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-# The event the rules judge: one (staged lead, campaign) pair; see engine/evaluate.py
+# The event the rules judge: the facts of (staged leads, campaign) pairs; see engine/evaluate.py. `lead_id`
+# is the id of the distinct combination of facts the event stands for.
 EVENT_FIELDS = ("lead_id", "campaign_id", "broker_id", "score", "stage", "stage_changed", "days_inactive")
+FACTS = ("score", "stage", "stage_changed", "days_inactive")
 
 
 class TriggerConfig(BaseModel):
@@ -38,6 +44,7 @@ class TriggerType:
     config_model: type[TriggerConfig]
     config_shape: str  # for error messages: '{"threshold": <integer 0..100>}'
     rule: Callable[[Any, Mapping[str, Any]], Any]  # (durable-rules m, config) -> condition
+    facts: Mapping[str, str]  # what the rule reads, of FACTS -> its SQL
     prefilter_sql: str
     automatic: bool = True
     activity_window: tuple[str, str] | None = None

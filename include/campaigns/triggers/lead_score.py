@@ -17,5 +17,6 @@ TRIGGER = TriggerType(
     config_model=LeadScoreConfig,
     config_shape='{"threshold": <integer 0..100>}',
     rule=lambda m, config: m.score > float(config["threshold"]),
-    prefilter_sql="r.score >= CAST(c.trigger_config->>'threshold' AS numeric)",  # >= for >: the rule decides
+    facts={"score": "r.score"},
+    prefilter_sql="r.score > CAST(c.trigger_config->>'threshold' AS numeric)",
 )

@@ -15,6 +15,7 @@ TRIGGER = TriggerType(
     config_model=ManualConfig,
     config_shape="{}",
     rule=lambda m, config: m.mode == "apply",
+    facts={},
     prefilter_sql="true",
     automatic=False,
 )

@@ -19,6 +19,8 @@ TRIGGER = TriggerType(
     config_model=StageChangeConfig,
     config_shape='{"to_stage": <a stage of the broker\'s pipeline>}',
     rule=lambda m, config: (m.stage == str(config["to_stage"])) & ((m.stage_changed == True) | (m.mode == "apply")),  # noqa: E712
-    prefilter_sql="r.stage = c.trigger_config->>'to_stage'",
+    facts={"stage": "r.stage", "stage_changed": "(r.prev_stage IS NOT NULL AND r.prev_stage <> r.stage)"},
+    prefilter_sql="r.stage = c.trigger_config->>'to_stage' "
+                  "AND (CAST(:campaign_id AS bigint) IS NOT NULL OR (r.prev_stage IS NOT NULL AND r.prev_stage <> r.stage))",
     stages_named=lambda config: {"to_stage": config.get("to_stage")},
 )

@@ -33,7 +33,8 @@ def apply_to_lead(campaign_id: CampaignId, lead_id: LeadId, admin: AdminDep, eng
         run = trigger(dag_id, conf, admin.username)
     except SQLAlchemyError as exc:  # Airflow's metadata database, not the campaign database
         log.exception("could not create the DAG run")
-        raise HttpError(503, f"could not create the {dag_id} run in Airflow ({type(exc).__name__}), retry later") from exc
+        raise HttpError(503, f"could not create the {dag_id} run in Airflow ({type(exc).__name__}), "
+                             "retry later") from exc
     if isinstance(run, str):
         run = TriggeredRun(dag_run_id=run)
     return {"dag_id": dag_id, "dag_run_id": run.dag_run_id, "dag_is_paused": run.dag_is_paused,
