@@ -99,7 +99,7 @@ class Process:
 @dataclass
 class Cluster:
     workers: tuple[str, ...] = ("w1", "w2")
-    concurrency: int = 1  # one chunk per worker at a time: both must take part (README "Production")
+    concurrency: int = 1  # one chunk per worker at a time, so both workers take part
     heartbeat_timeout: int = 20
     token: str = field(default_factory=lambda: f"cl{os.getpid()}x{secrets.token_hex(4)}")
     redis_db: int = int(os.environ.get("CAMPAIGNS_CLUSTER_REDIS_DB", "13"))
