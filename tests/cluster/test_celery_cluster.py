@@ -69,6 +69,13 @@ def explain(cluster: Cluster, run_id: str) -> str:
     return "\n".join(lines) + "\n" + logs
 
 
+def timing(run: dict, cluster: Cluster, run_id: str) -> str:
+    """The run's wall time and its tasks' own durations, for docs/production.md (nothing asserts a duration)."""
+    seconds = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
+    tasks = {f"{t['task_id']}[{t['map_index']}]": round(t["duration"] or 0, 1) for t in cluster.task_instances(run_id)}
+    return f"run {seconds:.1f} s, task durations {tasks}"
+
+
 def rejected_leads(engine: Engine) -> set[int]:
     with engine.connect() as c:
         return set(c.execute(text("SELECT DISTINCT lead_id FROM lead_rejects")).scalars())
@@ -114,7 +121,7 @@ def test_an_hourly_sweep_runs_its_chunks_on_both_celery_workers(configured: Clus
     assert sorted(t["map_index"] for t in tries) == sorted(t["map_index"] for t in chunks)
     assert {t["worker"] for t in tries} == set(cluster.workers), tries
     print(f"sweep: {len(chunks)} chunks, tries per worker "
-          f"{ {w: sum(t['worker'] == w for t in tries) for w in cluster.workers} }")
+          f"{ {w: sum(t['worker'] == w for t in tries) for w in cluster.workers} }; {timing(run, cluster, run_id)}")
     assert_exactly_once(cluster_db, at, provider)
     with cluster_db.connect() as c:
         sent = c.execute(text("SELECT count(*) FROM campaign_logs WHERE status = 'SENT'")).scalar_one()
@@ -154,7 +161,7 @@ def test_a_worker_killed_in_the_middle_of_a_chunk_loses_and_duplicates_nothing(c
         assert any(t["map_index"] == dead["map_index"] and t["worker"] == survivor and t["status"] == "SUCCESS"
                    for t in tries), tries
 
-    print(f"kill: {victim} killed holding chunk(s) {[t['map_index'] for t in killed]}; tries {tries}")
+    print(f"kill: {victim} killed holding chunk(s) {[t['map_index'] for t in killed]}; {timing(run, cluster, run_id)}")
     assert_exactly_once(cluster_db, at, provider)
     deliveries, requests = file_deliveries(provider), file_requests(provider)
     # what the dead try had sent was asked again by its retry and answered from the provider's memory
