@@ -22,19 +22,11 @@ from sqlalchemy import text
 from include.campaigns.infra.paths import PROJECT_ROOT
 from tests.api.test_airflow_server import AIRFLOW, api_server
 from tests.api.test_docs_offline import assert_docs_self_contained
+from tests.support.readme import readme_block
 
 pytestmark = pytest.mark.integration
 
 CAMPAIGNS = str(Path(sys.executable).with_name("campaigns"))
-
-
-def readme_block(heading: str) -> str:
-    """The first ```bash block after ``heading`` in README.md."""
-    readme = (PROJECT_ROOT / "README.md").read_text()
-    at = readme.index(heading)
-    match = re.compile(r"```bash\n(.*?)```", re.S).search(readme, at)
-    assert match, f"no bash block after {heading!r} in README.md"
-    return match.group(1)
 
 
 def run(args: list[str], env: dict[str, str], timeout: int = 180) -> subprocess.CompletedProcess:
