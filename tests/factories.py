@@ -27,6 +27,12 @@ def add_pipeline(engine: Engine, broker_id: int, stages: tuple[str, ...] | list[
                   [{"b": broker_id, "s": stage, "p": i} for i, stage in enumerate(stages, start=1)])
 
 
+def add_frequency_cap(engine: Engine, broker_id: int, channel: str | None, max_contacts: int, per_hours: int):
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO frequency_caps (broker_id, channel, max_contacts, per_hours) VALUES (:b, :c, :m, :h)"),
+                  {"b": broker_id, "c": channel, "m": max_contacts, "h": per_hours})
+
+
 def add_agent(engine: Engine, agent_id: int, broker_id: int = 1, name: str = "Lucía Romero", phone: str = "+525511112222"):
     with engine.begin() as c:
         c.execute(text("INSERT INTO agents (id, broker_id, full_name, email, phone) VALUES (:i, :b, :n, :e, :p)"),
@@ -64,13 +70,16 @@ def add_template(engine: Engine, template_id: int, broker_id: int = 1, channel: 
 
 def add_campaign(engine: Engine, *, broker_id: int = 1, name: str = "Campaña", channel: str = "whatsapp",
                  trigger_type: str = "MANUAL", trigger_config: dict | None = None, status: str = "ACTIVE",
-                 max_contacts: int | None = None, steps: list[dict] | None = None) -> int:
+                 max_contacts: int | None = None, steps: list[dict] | None = None, quiet_hours: dict | None = None,
+                 goal: dict | None = None) -> int:
     with engine.begin() as c:
         cid = c.execute(text(
-            "INSERT INTO campaigns (broker_id, name, channel, trigger_type, trigger_config, status, max_contacts) "
-            "VALUES (:b, :n, :ch, :t, CAST(:tc AS jsonb), :s, :m) RETURNING id"),
+            "INSERT INTO campaigns (broker_id, name, channel, trigger_type, trigger_config, status, max_contacts, "
+            "quiet_hours, goal) VALUES (:b, :n, :ch, :t, CAST(:tc AS jsonb), :s, :m, CAST(:q AS jsonb), "
+            "CAST(:g AS jsonb)) RETURNING id"),
             {"b": broker_id, "n": name, "ch": channel, "t": trigger_type, "tc": json.dumps(trigger_config or {}),
-             "s": status, "m": max_contacts}).scalar_one()
+             "s": status, "m": max_contacts, "q": json.dumps(quiet_hours) if quiet_hours else None,
+             "g": json.dumps(goal) if goal else None}).scalar_one()
         for i, step in enumerate(steps or [], start=1):
             c.execute(text(
                 "INSERT INTO campaign_steps (campaign_id, step_number, action, delay_hours, message_template_id, "

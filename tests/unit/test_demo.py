@@ -218,10 +218,13 @@ def test_stats_table_reports_last_run_and_rejects(demo):
         cid = conn.execute(text("SELECT min(id) FROM campaigns")).scalar_one()
         conn.execute(text("INSERT INTO campaign_stats (campaign_id, sent, failed, skipped) VALUES (:c, 5, 2, 1)"),
                      {"c": cid})
+        conn.execute(text("INSERT INTO campaign_logs (campaign_id, lead_id, status, reason, executed_at) VALUES "
+                          "(:c, 1, 'SKIPPED', 'goal_reached', :t), (:c, 2, 'SKIPPED', 'frequency_capped', :t), "
+                          "(:c, 3, 'SKIPPED', 'frequency_capped', :t)"), {"c": cid, "t": REFERENCE_TIME})
     out = format_stats_table(engine)
     assert "last run: new at 2026-11-25T10:00:00+00:00 (sweep): leads=2000 rejected=3" in out
     assert ("leads set aside by validation (not read again until they change): 3 "
             "(top reasons: bad_score=2, bad_email=1, bad_stage=1)") in out
     assert "enrolments set aside by an engine error: 1" in out
     total = next(line for line in out.splitlines() if "TOTAL" in line)
-    assert total.split()[-3:] == ["5", "2", "1"]
+    assert total.split()[-5:] == ["5", "2", "1", "1", "2"]  # sent failed skipped | goal reached, frequency capped

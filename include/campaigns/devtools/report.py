@@ -1,4 +1,5 @@
-"""The campaign stats table printed by ``campaigns stats`` (and at the end of ``make demo``)."""
+"""The campaign stats table printed by ``campaigns stats`` (and at the end of ``make demo``): per campaign its
+enrolments and log counts, with the goals reached and the steps skipped by a frequency cap."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from sqlalchemy import Engine, text
 from tabulate import SEPARATING_LINE, tabulate
 
 HEADERS = ("id", "broker", "name", "trigger", "channel", "status",
-           "enrolled", "completed", "stopped", "sent", "failed", "skipped")
+           "enrolled", "completed", "stopped", "sent", "failed", "skipped", "goal", "capped")
 NUMERIC = HEADERS[6:]
 TOP_REASONS = 5
 
@@ -15,9 +16,14 @@ def format_stats_table(engine: Engine) -> str:
     """Every campaign with its enrolment and log counts, a totals line, then the last pipeline run."""
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT campaign_id, broker_id, name, trigger_type, channel, status,"
-            " enrolled, completed, stopped, sent, failed, skipped"
-            " FROM campaign_overview ORDER BY broker_id, campaign_id")).all()
+            "SELECT o.campaign_id, o.broker_id, o.name, o.trigger_type, o.channel, o.status,"
+            " o.enrolled, o.completed, o.stopped, o.sent, o.failed, o.skipped,"
+            " coalesce(r.goal_reached, 0), coalesce(r.frequency_capped, 0)"
+            " FROM campaign_overview o LEFT JOIN ("
+            "   SELECT campaign_id, count(*) FILTER (WHERE reason = 'goal_reached') AS goal_reached,"
+            "          count(*) FILTER (WHERE reason = 'frequency_capped') AS frequency_capped"
+            "   FROM campaign_logs WHERE reason IN ('goal_reached', 'frequency_capped') GROUP BY campaign_id"
+            " ) r ON r.campaign_id = o.campaign_id ORDER BY o.broker_id, o.campaign_id")).all()
         last_run = conn.execute(text(
             "SELECT run_id, run_at, mode, counts FROM pipeline_runs ORDER BY run_at DESC, run_id DESC LIMIT 1"
         )).first()

@@ -20,3 +20,6 @@ DO_NOT_CONTACT = "do_not_contact"
 UNKNOWN_STAGE = "unknown_stage"
 LEAD_REJECTED = "lead_rejected"  # apply-to-lead on a lead that validation set aside
 LEAD_NOT_FOUND = "lead_not_found"  # an enrolled lead the CRM deleted
+GOAL_REACHED = "goal_reached"  # the lead reached a goal stage of the campaign: its enrolment ends
+FREQUENCY_CAPPED = "frequency_capped"  # the broker's frequency cap for the channel is used up: skipped, goes on
+LEAD_REPLIED = "lead_replied"  # the lead answered: its active enrolments end

@@ -12,12 +12,12 @@ from sqlalchemy import Connection, text
 from include.campaigns.domain.pipelines import Pipelines, load_pipelines
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
-from include.campaigns.infra.database import SqlFolder
+from include.campaigns.infra.database import SqlFolder, sql_list
 
 SQL = SqlFolder(__file__)
 AGENT_LOCK_NAMESPACE = 7_316_002
 
-_CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts FROM campaigns WHERE id = ANY(:ids)"
+_CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campaigns WHERE id = ANY(:ids)"
 _STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
           "FROM campaign_steps WHERE campaign_id = ANY(:ids) ORDER BY campaign_id, step_number")
 _BY_ID = "SELECT * FROM {table} WHERE id = ANY(:ids)"
@@ -37,6 +37,14 @@ class Enrolment:
     touched: bool = False
     error: str | None = None  # an engine error set the enrolment aside (status ERROR) at this step
     error_step: int | None = None
+    quiet: bool = False  # the run time is inside the campaign's quiet hours for this lead
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    channel: str | None  # None: every channel
+    max_contacts: int
+    per_hours: int
 
 
 @dataclass
@@ -49,6 +57,8 @@ class ChunkData:
     agents: dict[int, dict[str, Any]]
     brokers: dict[int, dict[str, Any]]
     pipelines: Pipelines = field(default_factory=dict)
+    caps: dict[int, list[FrequencyCap]] = field(default_factory=dict)  # broker -> its frequency caps
+    recent_contacts: dict[int, list[tuple[str, datetime]]] = field(default_factory=dict)  # lead -> (channel, when)
 
     def steps_of(self, campaign_id: int) -> dict[int, Step]:
         return self.steps.get(campaign_id, {})
@@ -58,11 +68,12 @@ def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any
     return {r["id"]: dict(r) for r in conn.execute(text(sql), {"ids": ids}).mappings()}
 
 
-def load_chunk(conn: Connection, run: RunContext, chunk_no: int) -> ChunkData:
+def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
-    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no}).all()
+    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
+                                                "run_at": run.run_at}).all()
     enrolments = [Enrolment(r.campaign_id, r.lead_id, r.last_step_number, r.last_step_at or r.enrolled_at,
-                            r.contacts_made) for r in claimed]
+                            r.contacts_made, quiet=bool(r.quiet)) for r in claimed]
     campaign_ids = sorted({e.campaign_id for e in enrolments})
     campaigns = _rows(conn, _CAMPAIGNS, campaign_ids)
     steps: dict[int, dict[int, Step]] = defaultdict(dict)
@@ -81,7 +92,23 @@ def load_chunk(conn: Connection, run: RunContext, chunk_no: int) -> ChunkData:
         agents=_rows(conn, _BY_ID.format(table="agents"), agent_ids),
         brokers=_rows(conn, _BY_ID.format(table="brokers"), broker_ids),
         pipelines=load_pipelines(conn, broker_ids),
+        **load_frequency(conn, run, broker_ids, sorted(leads), contact_actions),
     )
+
+
+def load_frequency(conn: Connection, run: RunContext, broker_ids: list[int], lead_ids: list[int],
+                   contact_actions: tuple[str, ...]) -> dict[str, Any]:
+    """The brokers' frequency caps and the leads' SENT contacts inside the longest cap window."""
+    caps: dict[int, list[FrequencyCap]] = defaultdict(list)
+    for r in conn.execute(SQL("frequency_caps"), {"ids": broker_ids}):
+        caps[r.broker_id].append(FrequencyCap(r.channel, r.max_contacts, r.per_hours))
+    recent: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    hours = max((c.per_hours for per in caps.values() for c in per), default=0)
+    if hours and lead_ids:
+        sql = SQL.templated("recent_contacts", contact_actions=sql_list(contact_actions))
+        for r in conn.execute(sql, {"lead_ids": lead_ids, "run_at": run.run_at, "hours": hours}):
+            recent[r.lead_id].append((r.channel, r.executed_at))
+    return {"caps": dict(caps), "recent_contacts": dict(recent)}
 
 
 def lock_agents_and_load_busy(conn: Connection, agent_ids: list[int],

@@ -44,9 +44,10 @@ def execute_chunk(engine: Engine, run: RunContext, chunk_no: int, settings: Engi
     Airflow connections); ``actions``: the action registry; ``writer``: what writes the outcome."""
     settings = settings or EngineSettings()
     writer = writer or ChunkWriter()
+    actions = actions or action_registry.REGISTRY
     with engine.begin() as conn:
-        data = load_chunk(conn, run, chunk_no)
-        walker = ChunkWalker(run, data, actions or action_registry.REGISTRY, settings.meeting_hours)
+        data = load_chunk(conn, run, chunk_no, tuple(name for name, a in actions.items() if a.contact))
+        walker = ChunkWalker(run, data, actions, settings.meeting_hours)
         needed = walker.channels_needed()
         if adapters is None:
             walker.adapters = load_adapters(engine, needed)
@@ -64,6 +65,7 @@ def execute_chunk(engine: Engine, run: RunContext, chunk_no: int, settings: Engi
         **{k.lower(): v for k, v in written.items()},
         "completed": sum(1 for e in data.enrolments if e.status == "COMPLETED"),
         "stopped": sum(1 for e in data.enrolments if e.status == "STOPPED"),
+        "deferred_quiet_hours": walker.deferred,
         "engine_errors": [asdict(err) for err in outcome.engine_errors],
     }
 

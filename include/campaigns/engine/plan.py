@@ -6,10 +6,15 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.engine.run import RunContext, record_counts
 from include.campaigns.engine.settings import EngineSettings
-from include.campaigns.infra.database import SqlFolder, analyze
+from include.campaigns.engine.actions import CONTACT_ACTIONS
+from include.campaigns.infra.database import SqlFolder, analyze, sql_list
 
 SQL = SqlFolder(__file__)
 ANALYZE_AFTER = 5_000
+
+
+def plan_sql():
+    return SQL.templated("plan_due_enrolments", contact_actions=sql_list(CONTACT_ACTIONS))
 
 
 def plan_due_steps(engine: Engine, run: RunContext, settings: EngineSettings | None = None) -> list[int]:
@@ -18,7 +23,7 @@ def plan_due_steps(engine: Engine, run: RunContext, settings: EngineSettings | N
               "max_chunks": settings.max_chunks, "min_chunk_size": settings.min_chunk_size}
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_plan WHERE run_id = :r"), {"r": run.run_id})
-        due = conn.execute(SQL("plan_due_enrolments"), params).rowcount
+        due = conn.execute(plan_sql(), params).rowcount
         chunks = conn.execute(text("SELECT count(DISTINCT chunk_no) FROM run_plan WHERE run_id = :r"),
                               {"r": run.run_id}).scalar_one()
         if due > ANALYZE_AFTER:

@@ -1,7 +1,10 @@
 """Walk a loaded chunk's chains of due steps, one wave of steps at a time, batching deliveries per channel.
 
-Per step, in this order: ``max_contacts`` (FA-4) -> ``conditions`` -> ``do_not_contact`` -> the action.
-Pure apart from the adapters it calls: everything it decides is in ``ChunkOutcome`` for the writer.
+Per enrolment, before any step: its campaign's goal (the lead is in a goal stage: one ``goal_reached`` entry,
+the enrolment ends). Per step, in this order: ``max_contacts`` (FA-4) -> quiet hours (a contact step inside
+them is deferred: no log, the enrolment waits for a later run) -> ``conditions`` -> ``do_not_contact`` ->
+frequency caps (``frequency_capped``: skipped, the lead goes on) -> the action. Pure apart from the adapters it
+calls: everything it decides is in ``ChunkOutcome`` for the writer.
 
 Data problems and provider answers are the step's log (``FAILED`` with the reason). An unexpected exception
 is an error of the engine, not of the lead: it writes no log, the enrolment is set aside (status ERROR,
@@ -23,6 +26,7 @@ from include.campaigns.engine.actions import Action
 from include.campaigns.engine.actions.base import Deliver, Done, SideEffects, StepContext
 from include.campaigns.engine.actions.meeting_slots import WorkingHours
 from include.campaigns.engine.chunk import ChunkData, Enrolment
+from include.campaigns.engine.frequency import FrequencyCounter
 from include.campaigns.engine.due import Step, due_chain
 from include.campaigns.engine.logs import LogRow
 from include.campaigns.engine.run import RunContext
@@ -53,6 +57,8 @@ class ChunkWalker:
         self.adapters: Mapping[str, ChannelAdapter] = {}
         self.busy: dict[int, list[tuple[datetime, datetime]]] = {}
         self.out = ChunkOutcome()
+        self.deferred = 0  # contact steps deferred by quiet hours
+        self.caps = FrequencyCounter(run.run_at, data.caps, data.recent_contacts)
         for e in data.enrolments:
             steps = data.steps_of(e.campaign_id)
             e.pending = due_chain(e.last_step_number, e.anchor_at, [steps[n] for n in sorted(steps)], run.run_at)
@@ -80,6 +86,8 @@ class ChunkWalker:
         return sorted(needed)
 
     def execute(self) -> ChunkOutcome:
+        for e in self.data.enrolments:  # a lead already in a goal stage ends its enrolment before any step
+            self._goal_reached(e)
         while wave := [e for e in self.data.enrolments if e.pending and e.status == "ACTIVE"]:
             waiting: dict[str, list[Waiting]] = defaultdict(list)
             for e in wave:
@@ -116,6 +124,15 @@ class ChunkWalker:
         if done.status == "SENT" and action is not None and action.contact:
             e.contacts_made += 1
 
+    def _goal_reached(self, e: Enrolment) -> bool:
+        lead = self.data.leads.get(e.lead_id)
+        goal = self.data.campaigns[e.campaign_id].get("goal") or {}
+        if e.status != "ACTIVE" or lead is None or lead["stage"] not in (goal.get("stages") or ()):
+            return False
+        self._log(e, None, Done("SKIPPED", v.GOAL_REACHED))
+        e.status, e.pending, e.touched = "STOPPED", [], True  # ended before its last step, like max_contacts
+        return True
+
     def _set_aside(self, e: Enrolment, step: Step, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         e.status, e.pending, e.touched, e.error, e.error_step = "ERROR", [], True, error, step.number
@@ -127,6 +144,8 @@ class ChunkWalker:
             self._log(e, None, Done("SKIPPED", v.LEAD_NOT_FOUND))
             e.status, e.pending, e.touched = "STOPPED", [], True
             return None
+        if self._goal_reached(e):  # e.g. an earlier step of this run moved the lead into a goal stage
+            return None
         action = self.actions.get(step.action)
         if action is None:
             self._done(e, step, Done("FAILED", f"unknown_action: {step.action}"))
@@ -135,6 +154,10 @@ class ChunkWalker:
         if action.contact and limit is not None and e.contacts_made >= limit:
             self._log(e, None, Done("SKIPPED", v.MAX_CONTACTS_REACHED), channel_of=step)
             e.status, e.pending, e.touched = "STOPPED", [], True
+            return None
+        if action.contact and e.quiet:  # deferred, never dropped: it is still due in the next runs
+            e.pending = []
+            self.deferred += 1
             return None
         for stage in stages_named(step.conditions):
             problem = stage_problem(self.data.pipelines, campaign["broker_id"], stage)
@@ -147,7 +170,13 @@ class ChunkWalker:
         if action.contact and lead["do_not_contact"]:
             self._done(e, step, Done("SKIPPED", v.DO_NOT_CONTACT))
             return None
+        channel = action.channel(campaign)
+        if action.contact and not self.caps.allows(campaign["broker_id"], e.lead_id, channel):
+            self._done(e, step, Done("SKIPPED", v.FREQUENCY_CAPPED))
+            return None
         result = action.run(StepContext(self.run, e, step, self.data, self.out.effects, self.hours, self.busy))
+        if action.contact and isinstance(result, Deliver):  # counted now: another campaign of the lead in this
+            self.caps.record(e.lead_id, channel)          # wave must see it (a failed send keeps its slot)
         if isinstance(result, Done):
             self._done(e, step, result)
             return None

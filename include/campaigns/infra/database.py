@@ -107,6 +107,11 @@ def _statement(path: Path) -> TextClause:
     return text(path.read_text())
 
 
+def sql_list(values) -> str:
+    """Literal SQL list of names the code defines (registries, vocabulary), for ``IN (...)`` fragments."""
+    return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
     """COPY ``rows`` into ``table`` inside the connection's transaction; return the count.
 

@@ -6,6 +6,7 @@ the rules' input, the sweep's staging windows -- is built from the registry.
 
 from __future__ import annotations
 
+from include.campaigns.infra.database import sql_list
 from include.campaigns.triggers import inactivity, lead_score, manual, stage_change
 from include.campaigns.triggers.base import EVENT_FIELDS, TriggerConfig, TriggerDefinition, TriggerType
 
@@ -26,27 +27,23 @@ def get(name: str) -> TriggerType:
         raise UnknownTriggerType(f"unknown trigger_type {name!r} (known: {', '.join(TRIGGER_TYPES)})") from None
 
 
-def _quoted(name: str) -> str:
-    return "'" + name.replace("'", "''") + "'"
-
-
 def prefilter_sql() -> str:
     """One SQL condition over ``r`` and ``c``: each campaign's own pre-filter, by its trigger type."""
-    cases = " ".join(f"WHEN {_quoted(n)} THEN ({t.prefilter_sql})" for n, t in REGISTRY.items())
+    cases = " ".join(f"WHEN {sql_list([n])} THEN ({t.prefilter_sql})" for n, t in REGISTRY.items())
     return f"CASE c.trigger_type {cases} ELSE false END"
 
 
 def activity_window_sql() -> tuple[str, str]:
     """``(after, upto)`` SQL over ``c``: each trigger type's staging window, null where it has none."""
     windowed = [(n, t.activity_window) for n, t in REGISTRY.items() if t.activity_window]
-    after = " ".join(f"WHEN {_quoted(n)} THEN {w[0]}" for n, w in windowed)
-    upto = " ".join(f"WHEN {_quoted(n)} THEN {w[1]}" for n, w in windowed)
+    after = " ".join(f"WHEN {sql_list([n])} THEN {w[0]}" for n, w in windowed)
+    upto = " ".join(f"WHEN {sql_list([n])} THEN {w[1]}" for n, w in windowed)
     return (f"CASE c.trigger_type {after} END", f"CASE c.trigger_type {upto} END") if windowed else ("NULL", "NULL")
 
 
 def automatic_sql() -> str:
     """SQL list of the automatic trigger types, for ``IN (...)``."""
-    return ", ".join(_quoted(n) for n in AUTOMATIC)
+    return sql_list(AUTOMATIC)
 
 
 __all__ = ["AUTOMATIC", "EVENT_FIELDS", "REGISTRY", "TRIGGER_TYPES", "TriggerConfig", "TriggerDefinition", "TriggerType",

@@ -1,5 +1,5 @@
 """One router per resource; ``app.py`` includes every router listed in ``ROUTERS``."""
 
-from include.campaigns.api.routers import apply, campaigns, enrolments, steps
+from include.campaigns.api.routers import apply, campaigns, enrolments, options, steps
 
-ROUTERS = (campaigns.router, steps.router, apply.router, enrolments.router)
+ROUTERS = (campaigns.router, options.router, steps.router, apply.router, enrolments.router)

@@ -11,6 +11,7 @@ from include.campaigns import triggers
 from include.campaigns.api.schemas.common import (
     BIGINT_MAX, INT_MAX, RequestBody, ResponseBody, check_json_safe, field_error, nested_error,
 )
+from include.campaigns.api.schemas.options import Goal, QuietHours
 from include.campaigns.api.schemas.steps import StepOut
 from include.campaigns.domain.vocabulary import CAMPAIGN_STATUSES, CHANNELS
 
@@ -18,6 +19,22 @@ MAX_NAME_LENGTH = 200
 Channel = Literal[CHANNELS]
 TriggerType = Literal[triggers.TRIGGER_TYPES]
 CampaignStatus = Literal[CAMPAIGN_STATUSES]
+
+
+def clean_name(v: str) -> str:
+    check_json_safe(v, "name")
+    if not v.strip():
+        raise field_error("name", "must not be blank")
+    return v.strip()
+
+
+def validated_trigger_config(trigger_type: str, config: dict[str, Any]) -> dict[str, Any]:
+    check_json_safe(config, "trigger_config")
+    trigger = triggers.get(trigger_type)
+    try:
+        return trigger.config_model.model_validate(config).model_dump()
+    except ValidationError as exc:
+        raise nested_error(exc, "trigger_config", f"trigger_type {trigger_type} expects {trigger.config_shape}") from None
 
 
 def _trigger_config_schema() -> dict:
@@ -50,14 +67,13 @@ class CampaignCreate(RequestBody):
     max_contacts: int | None = Field(
         default=None, ge=0, le=INT_MAX,
         description="How many send_message + make_call steps one lead may receive; null = unlimited.")
+    quiet_hours: QuietHours | None = Field(default=None, description="null = off")
+    goal: Goal | None = Field(default=None, description="null = off")
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        check_json_safe(v, "name")
-        if not v.strip():
-            raise field_error("name", "must not be blank")
-        return v.strip()
+        return clean_name(v)
 
     @field_validator("trigger_config")
     @classmethod
@@ -65,13 +81,32 @@ class CampaignCreate(RequestBody):
         trigger_type = info.data.get("trigger_type")
         if trigger_type is None:  # trigger_type itself is invalid: that error is reported
             return v
+        return validated_trigger_config(trigger_type, v)
+
+
+class CampaignUpdate(RequestBody):
+    """Fields to change (absent = unchanged; ``null`` turns an option off). Live campaigns: see the README."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    trigger_config: dict[str, Any] | None = Field(default=None, description=TRIGGER_CONFIG_DESCRIPTION)
+    max_contacts: int | None = Field(default=None, ge=0, le=INT_MAX, description="null = unlimited")
+    quiet_hours: QuietHours | None = None
+    goal: Goal | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str:
+        if v is None:
+            raise field_error("name", "cannot be null")
+        return clean_name(v)
+
+    @field_validator("trigger_config")
+    @classmethod
+    def _trigger_config(cls, v: dict[str, Any] | None) -> dict[str, Any]:
+        if v is None:
+            raise field_error("trigger_config", "cannot be null (MANUAL campaigns take {})")
         check_json_safe(v, "trigger_config")
-        trigger = triggers.get(trigger_type)
-        try:
-            return trigger.config_model.model_validate(v).model_dump()
-        except ValidationError as exc:
-            raise nested_error(exc, "trigger_config",
-                               f"trigger_type {trigger_type} expects {trigger.config_shape}") from None
+        return v  # checked against the campaign's trigger type by the service
 
 
 class StatusChange(RequestBody):
@@ -88,6 +123,8 @@ class CampaignOut(ResponseBody):
     trigger_config: dict[str, Any]
     status: CampaignStatus
     max_contacts: int | None
+    quiet_hours: dict[str, Any] | None = None
+    goal: dict[str, Any] | None = None
     created_at: datetime | None
     updated_at: datetime | None
 
@@ -117,6 +154,25 @@ class CampaignPage(BaseModel):
     total: int = Field(description="Number of campaigns matching the filters (all pages).")
     limit: int
     offset: int
+
+
+class PreviewSample(BaseModel):
+    lead_id: int
+    full_name: str | None
+    recipient: str | None = Field(description="Where the first message would go (null: the lead has no address)")
+    subject: str | None = None
+    body: str | None = Field(description="The first message rendered for this lead (null: see error)")
+    error: str | None = Field(default=None, description="Why the first message would fail for this lead")
+
+
+class PreviewOut(BaseModel):
+    campaign_id: int
+    would_enrol: int = Field(description="How many of the broker's leads the trigger would enrol now")
+    evaluated: int = Field(description="Leads the trigger was evaluated on: valid at their last validation, "
+                                       "not enrolled yet")
+    first_message_step: int | None = Field(description="The first send_message step (null: none)")
+    samples: list[PreviewSample]
+    note: str | None = None
 
 
 class ApplyOut(BaseModel):

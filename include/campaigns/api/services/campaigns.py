@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from include.campaigns.api.services.errors import Conflict, InvalidField, not_found
-from include.campaigns.api.services.stages import step_stage_problems, trigger_stage_problems
+from include.campaigns.api.services.stages import goal_stage_problems, step_stage_problems, trigger_stage_problems
 
 # status -> statuses it may move to
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -19,8 +19,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "ARCHIVED": (),
 }
 LIVE = ("ACTIVE", "PAUSED")  # statuses whose enrolments may be running
-CAMPAIGN_COLUMNS = (
-    "id, broker_id, name, channel, trigger_type, trigger_config, status, max_contacts, created_at, updated_at")
+CAMPAIGN_COLUMNS = ("id, broker_id, name, channel, trigger_type, trigger_config, status, max_contacts, quiet_hours, "
+                    "goal, created_at, updated_at")
 STEP_COLUMNS = "id, campaign_id, step_number, action, delay_hours, message_template_id, conditions, config"
 
 
@@ -28,15 +28,26 @@ def row(r: Any) -> dict[str, Any]:
     return dict(r._mapping)
 
 
+def jsonb(value: Any) -> str | None:
+    """A pydantic model, dict or None as a jsonb parameter."""
+    if value is None:
+        return None
+    return json.dumps(value.model_dump() if hasattr(value, "model_dump") else value)
+
+
 def create_campaign(conn: Connection, broker_id: int, body: Any) -> dict[str, Any]:
-    for field, problem in trigger_stage_problems(conn, broker_id, body.trigger_type, body.trigger_config):
+    problems = trigger_stage_problems(conn, broker_id, body.trigger_type, body.trigger_config)
+    problems += goal_stage_problems(conn, broker_id, body.goal)
+    for field, problem in problems:
         raise InvalidField(field, problem)
     return row(conn.execute(text(
         "INSERT INTO campaigns (broker_id, name, channel, trigger_type, trigger_config, status, max_contacts, "
-        "created_at, updated_at) VALUES (:broker_id, :name, :channel, :trigger_type, CAST(:trigger_config AS jsonb), "
-        f"'DRAFT', :max_contacts, now(), now()) RETURNING {CAMPAIGN_COLUMNS}"),
+        "quiet_hours, goal, created_at, updated_at) VALUES (:broker_id, :name, :channel, :trigger_type, "
+        "CAST(:trigger_config AS jsonb), 'DRAFT', :max_contacts, CAST(:quiet_hours AS jsonb), CAST(:goal AS jsonb), "
+        f"now(), now()) RETURNING {CAMPAIGN_COLUMNS}"),
         {"broker_id": broker_id, "name": body.name, "channel": body.channel, "trigger_type": body.trigger_type,
-         "trigger_config": json.dumps(body.trigger_config), "max_contacts": body.max_contacts}).one())
+         "trigger_config": json.dumps(body.trigger_config), "max_contacts": body.max_contacts,
+         "quiet_hours": jsonb(body.quiet_hours), "goal": jsonb(body.goal)}).one())
 
 
 def list_campaigns(conn: Connection, brokers: frozenset[int], *, status: str | None, broker_id: int | None,
@@ -101,6 +112,7 @@ def activation_problems(conn: Connection, campaign: Mapping[str, Any]) -> list[s
         return ["it has no steps (add one with POST /api/v1/campaigns/{id}/steps)"]
     problems = [f"{field}: {p}" for field, p in trigger_stage_problems(
         conn, campaign["broker_id"], campaign["trigger_type"], campaign["trigger_config"] or {})]
+    problems += [f"{field}: {p}" for field, p in goal_stage_problems(conn, campaign["broker_id"], campaign["goal"])]
     for step in steps:
         n = step["step_number"]
         if step["action"] == "send_message":

@@ -30,3 +30,9 @@ def step_stage_problems(conn: Connection, broker_id: int, step: Mapping[str, Any
     for op, value in ((step.get("conditions") or {}).get("stage") or {}).items():
         named += [(f"conditions.stage.{op}", s) for s in (value if isinstance(value, list) else [value])]
     return [(field, p) for field, stage in named if (p := _problem(conn, broker_id, stage))]
+
+
+def goal_stage_problems(conn: Connection, broker_id: int, goal: Any) -> list[tuple[str, str]]:
+    """(field, problem) for each goal stage the broker does not have."""
+    stages = (goal.model_dump() if hasattr(goal, "model_dump") else goal or {}).get("stages") or []
+    return [(f"goal.stages[{i}]", p) for i, stage in enumerate(stages) if (p := _problem(conn, broker_id, stage))]

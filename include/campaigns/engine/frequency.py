@@ -1,0 +1,38 @@
+"""Broker-wide frequency caps: how many SENT contacts a lead had on a channel within a cap's window.
+
+A cap with channel null counts every channel. Contacts of this run count as they are decided (at the run
+time), so two campaigns of one lead in one chunk see each other's sends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from include.campaigns.engine.chunk import FrequencyCap
+
+
+class FrequencyCounter:
+    def __init__(self, run_at: datetime, caps: Mapping[int, Sequence[FrequencyCap]],
+                 recent: Mapping[int, Sequence[tuple[str, datetime]]]) -> None:
+        self.run_at = run_at
+        self.caps = caps
+        self.contacts: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+        for lead_id, contacts in recent.items():
+            self.contacts[lead_id].extend(contacts)
+
+    def allows(self, broker_id: int, lead_id: int, channel: str) -> bool:
+        """Whether one more contact on ``channel`` stays within every cap of the broker that covers it."""
+        for cap in self.caps.get(broker_id, ()):
+            if cap.channel is not None and cap.channel != channel:
+                continue
+            since = self.run_at - timedelta(hours=cap.per_hours)
+            made = sum(1 for ch, at in self.contacts.get(lead_id, ())
+                       if at > since and (cap.channel is None or ch == cap.channel))
+            if made >= cap.max_contacts:
+                return False
+        return True
+
+    def record(self, lead_id: int, channel: str) -> None:
+        self.contacts[lead_id].append((channel, self.run_at))
