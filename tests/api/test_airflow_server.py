@@ -6,6 +6,7 @@ AIRFLOW_HOME on a free port; the server is always terminated.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -89,7 +90,9 @@ def test_admin_api_inside_the_airflow_api_server(airflow_home, db):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
-    with api_server(airflow_home) as base, httpx.Client(base_url=base, timeout=30) as http:
+    # Twilio webhooks and unsubscribe links are public routes of the same plugin (their signatures are the auth)
+    server_env = {**airflow_home, **_public_route_connections()}
+    with api_server(server_env) as base, httpx.Client(base_url=base, timeout=30) as http:
         admin = {"Authorization": f"Bearer {_token(http, 'admin')}"}
         viewer = {"Authorization": f"Bearer {_token(http, 'viewer')}"}
         dag = http.get("/api/v2/dags/campaign_executor", headers=admin)
@@ -142,3 +145,34 @@ def test_admin_api_inside_the_airflow_api_server(airflow_home, db):
         assert [s["step_number"] for s in detail["steps"]] == [1, 2]
         # Airflow's own API is untouched
         assert http.get("/api/v2/dags", headers=admin).status_code == 200
+        _public_routes_answer_without_airflow_login(http, base, db)
+
+
+def _public_route_connections() -> dict[str, str]:
+    from tests.channels.conftest import PUBLIC, UNSUBSCRIBE_SECRET
+    from tests.channels.twilio_peer import ACCOUNT_SID, AUTH_TOKEN
+
+    return {"AIRFLOW_CONN_CHANNEL_SMS": json.dumps({"conn_type": "generic", "login": ACCOUNT_SID, "password": AUTH_TOKEN,
+                                                    "extra": {"adapter": "twilio", "from": "+15550000001"}}),
+            "AIRFLOW_CONN_CAMPAIGNS_UNSUBSCRIBE": json.dumps({"conn_type": "generic", "password": UNSUBSCRIBE_SECRET,
+                                                              "extra": {"base_url": PUBLIC}})}
+
+
+def _public_routes_answer_without_airflow_login(http: httpx.Client, base: str, db) -> None:
+    from twilio.request_validator import RequestValidator
+
+    from include.campaigns.channels.unsubscribe import UnsubscribeLinks
+    from tests.channels.conftest import PUBLIC, UNSUBSCRIBE_SECRET
+    from tests.channels.twilio_peer import ACCOUNT_SID, AUTH_TOKEN
+
+    params = {"AccountSid": ACCOUNT_SID, "MessageSid": "SM" + "e" * 32, "From": "+34600000002", "To": "+15550000001",
+              "Body": "STOP"}
+    url = f"{base}/api/v1/webhooks/twilio/inbound"
+    assert http.post("/api/v1/webhooks/twilio/inbound", data=params).status_code == 403
+    r = http.post("/api/v1/webhooks/twilio/inbound", data=params,
+                  headers={"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)})
+    assert r.status_code == 200 and "<Response" in r.text, r.text
+    link = UnsubscribeLinks(UNSUBSCRIBE_SECRET.encode(), PUBLIC).url(101, 1, 1).removeprefix(PUBLIC)
+    assert http.get(link).status_code == 200
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT id FROM leads WHERE do_not_contact ORDER BY id")).scalars().all() == [101, 102]

@@ -364,6 +364,7 @@ def test_openapi_is_served_and_describes_the_endpoints(client):
         f"{API}/campaigns/{{campaign_id}}/apply-to-lead/{{lead_id}}", f"{API}/enrolments",
         f"{API}/campaigns/{{campaign_id}}/enrolments/{{lead_id}}/retry", f"{API}/campaigns/{{campaign_id}}/preview",
         f"{API}/brokers/{{broker_id}}/frequency-caps",
+        f"{API}/webhooks/twilio/status", f"{API}/webhooks/twilio/inbound", f"{API}/unsubscribe/{{token}}",
     }
     assert set(paths[f"{API}/campaigns"]["post"]["responses"]) >= {"201", "401", "403", "422"}
     assert paths[f"{API}/campaigns"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/CampaignOut")

@@ -42,7 +42,7 @@ It models the contract plus the choices the README documents where the contract 
   render (render_error); then the (sandbox) provider, which refuses +1500555... numbers ("unreachable
   number") and e-mail at .invalid domains ("mailbox unavailable"): FAILED "provider_error: <why>";
 - make_call: a phone first (no_phone_number), then the optional script template (exists/broker,
-  active; no channel check), then the provider on the lead's phone;
+  active, channel voice: template_channel_mismatch), then the provider on the lead's phone;
 - schedule_meeting: SENT, or FAILED no_assigned_agent; update_stage: SENT and the lead moves, or FAILED
   "unknown_stage: ..." when config.stage is blank or not in the broker's pipeline (the pipeline as it is
   at the run);

@@ -238,6 +238,8 @@ class Reference:
             return "FAILED", "no_phone_number"
         if step["message_template_id"] is not None:
             tpl, problem = self._template(step, campaign)
+            if problem is None and tpl["channel"] != "voice":
+                problem = f"template_channel_mismatch: template is {tpl['channel']}, a call script is voice"
             if problem:
                 return "FAILED", problem
             try:

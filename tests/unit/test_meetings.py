@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from include.campaigns.engine.actions.meeting_slots import (
+from include.campaigns.domain.meeting_slots import (
     UnknownTimezone, WorkingHours, book, is_free, next_free_slot, zone,
 )
 

@@ -22,6 +22,8 @@ class OutboundMessage:
     lead_id: int
     step_number: int
     requested_at: datetime
+    broker_id: int | None = None  # the campaign's broker (a provider may send from that broker's own number)
+    language: str | None = None  # BCP-47 tag a voice call speaks in (``channels/language.py``), None = the provider's
 
 
 @dataclass(frozen=True)

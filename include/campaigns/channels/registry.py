@@ -7,7 +7,10 @@ that is missing, has no ``adapter``, or names one that cannot be loaded is a ``C
 naming the connection: the chunk fails before any step is sent or logged, and its steps stay due.
 
 Every adapter gets the retry policy of ``resilient.py``, configured by the same extra: ``timeout_seconds``,
-``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``.
+``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``. An adapter with a ``check_connection()`` is
+asked to check its credentials when it is loaded: wrong ones fail here too, before any step.
+
+Built in: ``sandbox`` (offline), ``smtp`` (``smtp_adapter.py``), ``twilio`` (``twilio_adapter.py``).
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from sqlalchemy import Engine
 from include.campaigns.channels.base import ChannelAdapter
 from include.campaigns.channels.resilient import RetryPolicy, make_resilient
 from include.campaigns.channels.sandbox import SandboxAdapter
+from include.campaigns.channels.smtp_adapter import SmtpAdapter
+from include.campaigns.channels.twilio_adapter import TwilioAdapter
 from include.campaigns.domain.vocabulary import DELIVERY_CHANNELS
-from include.campaigns.infra.connections import ConnectionConfigError, require
+from include.campaigns.infra.connections import ConnectionConfigError, ConnectionSettings, lookup, require
 
-BUILTIN: dict[str, Callable[..., ChannelAdapter]] = {"sandbox": SandboxAdapter}
-HINT = 'define it with extra {"adapter": "sandbox"} (offline) or a provider adapter (README, "Channels")'
+BUILTIN: dict[str, Callable[..., ChannelAdapter]] = {
+    "sandbox": SandboxAdapter, "smtp": SmtpAdapter, "twilio": TwilioAdapter}
+HINT = 'define it with extra {"adapter": "sandbox"} (offline), "smtp" or "twilio" (README, "Channels")'
 
 
 def conn_id(channel: str) -> str:
@@ -51,16 +57,28 @@ def load_adapter(engine: Engine, channel: str) -> ChannelAdapter:
     name = conn_id(channel)
     conn = require(name, HINT)
     factory = adapter_factory(name, conn.extra.get("adapter"))
-    settings = {"login": conn.login, "password": conn.password, "host": conn.host, "port": conn.port,
-                "schema": conn.schema, "extra": conn.extra, "conn_id": name}
     try:
-        adapter = factory(channel=channel, settings=settings, engine=engine)
+        adapter = factory(channel=channel, settings=adapter_settings(conn), engine=engine)
         policy = RetryPolicy.from_extra(conn.extra, getattr(adapter, "default_retry_policy", None))
     except ConnectionConfigError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConnectionConfigError(f"connection {name}: {exc}") from exc
+    check = getattr(adapter, "check_connection", None)
+    if callable(check):
+        check()
     return make_resilient(adapter, policy)
+
+
+def adapter_settings(conn: ConnectionSettings) -> dict:
+    """What an adapter is configured with: the whole connection."""
+    return {"login": conn.login, "password": conn.password, "host": conn.host, "port": conn.port,
+            "schema": conn.schema, "extra": conn.extra, "conn_id": conn.conn_id}
+
+
+def channel_connection(channel: str) -> ConnectionSettings | None:
+    """The channel's connection if one is defined (the webhooks read the Twilio ones)."""
+    return lookup(conn_id(channel))
 
 
 def load_adapters(engine: Engine, channels: Iterable[str] = DELIVERY_CHANNELS) -> dict[str, ChannelAdapter]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from include.campaigns.domain.pipelines import Pipelines, load_pipelines
+from include.campaigns.domain.meeting_slots import AgentCalendar
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
 from include.campaigns.infra.database import SqlFolder, sql_list
@@ -111,13 +112,12 @@ def load_frequency(conn: Connection, run: RunContext, broker_ids: list[int], lea
     return {"caps": dict(caps), "recent_contacts": dict(recent)}
 
 
-def lock_agents_and_load_busy(conn: Connection, agent_ids: list[int],
-                              since: datetime) -> dict[int, list[tuple[datetime, datetime]]]:
+def lock_agents_and_load_busy(conn: Connection, agent_ids: list[int], since: datetime) -> dict[int, AgentCalendar]:
     """Serialise bookings per agent (advisory locks, ascending), then read their bookings from ``since``."""
-    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     if not agent_ids:
-        return busy
+        return {}
     conn.execute(SQL("lock_agents"), {"ns": AGENT_LOCK_NAMESPACE, "ids": agent_ids})
+    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for agent_id, starts_at, ends_at in conn.execute(text(_BUSY), {"ids": agent_ids, "since": since}):
         busy[agent_id].append((starts_at, ends_at))
-    return busy
+    return {agent_id: AgentCalendar(bookings) for agent_id, bookings in busy.items()}

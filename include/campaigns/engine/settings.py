@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from include.campaigns.engine.actions.meeting_slots import WorkingHours
+from include.campaigns.domain.meeting_slots import WorkingHours
 
 VARIABLES = {  # Airflow Variable -> EngineSettings field
     "campaigns_max_chunks": "max_chunks",

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from include.campaigns.channels import ChannelAdapter
 from include.campaigns.domain import vocabulary as v
@@ -24,7 +23,7 @@ from include.campaigns.domain.conditions import conditions_met, lead_facts, stag
 from include.campaigns.domain.pipelines import stage_problem
 from include.campaigns.engine.actions import Action
 from include.campaigns.engine.actions.base import Deliver, Done, SideEffects, StepContext
-from include.campaigns.engine.actions.meeting_slots import WorkingHours
+from include.campaigns.domain.meeting_slots import AgentCalendar, WorkingHours
 from include.campaigns.engine.chunk import ChunkData, Enrolment
 from include.campaigns.engine.frequency import FrequencyCounter
 from include.campaigns.engine.due import Step, due_chain
@@ -55,7 +54,7 @@ class ChunkWalker:
                  hours: WorkingHours) -> None:
         self.run, self.data, self.actions, self.hours = run, data, actions, hours
         self.adapters: Mapping[str, ChannelAdapter] = {}
-        self.busy: dict[int, list[tuple[datetime, datetime]]] = {}
+        self.busy: dict[int, AgentCalendar] = {}
         self.out = ChunkOutcome()
         self.deferred = 0  # contact steps deferred by quiet hours
         self.caps = FrequencyCounter(run.run_at, data.caps, data.recent_contacts)

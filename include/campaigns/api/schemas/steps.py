@@ -33,7 +33,8 @@ class StepBody(RequestBody):
     message_template_id: int | None = Field(
         default=None, ge=1, le=BIGINT_MAX,
         description="Required for send_message (an active template of the campaign's broker and channel); "
-                    "must be null for the other actions.")
+                    "optional for make_call: its call script, an active template of the broker with channel "
+                    "'voice'; must be null for the other actions.")
     conditions: dict[str, Any] = Field(default_factory=dict, description=CONDITIONS_DESCRIPTION)
     config: dict[str, Any] = Field(
         default_factory=dict,
@@ -65,9 +66,9 @@ class StepBody(RequestBody):
         if self.action == "send_message":
             if self.message_template_id is None:
                 raise field_error("message_template_id", "required for a send_message step")
-        elif self.message_template_id is not None:
-            raise field_error("message_template_id",
-                              f"must be null for a {self.action} step (only send_message uses a template)")
+        elif self.message_template_id is not None and self.action != "make_call":
+            raise field_error("message_template_id", f"must be null for a {self.action} step (only send_message "
+                                                     "and make_call, as its call script, use a template)")
         if self.action == "update_stage":
             try:
                 self.config = UpdateStageConfig.model_validate(self.config).model_dump()

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, text
 
 from include.campaigns.api.services.errors import Conflict, InvalidField, not_found
 from include.campaigns.api.services.stages import goal_stage_problems, step_stage_problems, trigger_stage_problems
+from include.campaigns.domain.vocabulary import VOICE
 
 # status -> statuses it may move to
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -119,6 +120,10 @@ def activation_problems(conn: Connection, campaign: Mapping[str, Any]) -> list[s
             problem = template_problem(conn, campaign, step["message_template_id"])
             if problem:
                 problems.append(f"step {n}: {problem}")
+        if step["action"] == "make_call" and step["message_template_id"] is not None:
+            problem = call_script_problem(conn, campaign, step["message_template_id"])
+            if problem:
+                problems.append(f"step {n}: {problem}")
         problems += [f"step {n} {field}: {p}" for field, p in step_stage_problems(conn, campaign["broker_id"], step)]
     return problems
 
@@ -127,14 +132,23 @@ def template_problem(conn: Connection, campaign: Mapping[str, Any], template_id:
     """Why a send_message step of ``campaign`` cannot use this template, or None when it can."""
     if template_id is None:
         return "send_message needs a message_template_id"
+    return _usable(conn, campaign, template_id, campaign["channel"], f"the campaign sends on {campaign['channel']}")
+
+
+def call_script_problem(conn: Connection, campaign: Mapping[str, Any], template_id: int) -> str | None:
+    """Why a make_call step cannot speak this template: a call script is an active 'voice' template of the broker."""
+    return _usable(conn, campaign, template_id, VOICE, f"a call script must be a {VOICE} template")
+
+
+def _usable(conn: Connection, campaign: Mapping[str, Any], template_id: int, channel: str, why: str) -> str | None:
     r = conn.execute(text("SELECT channel, is_active FROM message_templates WHERE id = :id AND broker_id = :b"),
                      {"id": template_id, "b": campaign["broker_id"]}).one_or_none()
     if r is None:
         return f"message template {template_id} does not exist for broker {campaign['broker_id']}"
     if not r.is_active:
         return f"message template {template_id} is inactive"
-    if r.channel != campaign["channel"]:
-        return f"message template {template_id} is for channel {r.channel}, the campaign sends on {campaign['channel']}"
+    if r.channel != channel:
+        return f"message template {template_id} is for channel {r.channel}, {why}"
     return None
 
 

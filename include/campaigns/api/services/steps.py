@@ -10,7 +10,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from include.campaigns.api.services.campaigns import (
-    LIVE, STEP_COLUMNS, get_campaign, row, template_problem, touch,
+    LIVE, STEP_COLUMNS, call_script_problem, get_campaign, row, template_problem, touch,
 )
 from include.campaigns.api.services.errors import Conflict, InvalidField, NotFound
 from include.campaigns.api.services.stages import step_stage_problems
@@ -21,6 +21,10 @@ _EXISTS = "SELECT 1 FROM campaign_steps WHERE campaign_id = :id AND step_number 
 def _check(conn: Connection, campaign: Mapping[str, Any], body: Any) -> None:
     if body.action == "send_message":
         problem = template_problem(conn, campaign, body.message_template_id)
+        if problem:
+            raise InvalidField("message_template_id", problem)
+    if body.action == "make_call" and body.message_template_id is not None:
+        problem = call_script_problem(conn, campaign, body.message_template_id)
         if problem:
             raise InvalidField("message_template_id", problem)
     for field, problem in step_stage_problems(conn, campaign["broker_id"], body.model_dump()):

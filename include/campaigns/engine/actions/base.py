@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from include.campaigns.channels.base import OutboundMessage
-from include.campaigns.engine.actions.meeting_slots import WorkingHours
+from include.campaigns.domain.meeting_slots import AgentCalendar, WorkingHours
 from include.campaigns.engine.chunk import ChunkData, Enrolment
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
@@ -68,7 +68,7 @@ class StepContext:
     chunk: ChunkData
     effects: SideEffects
     hours: WorkingHours
-    busy: dict[int, list[tuple[datetime, datetime]]]
+    busy: dict[int, AgentCalendar]  # agent -> its calendar while the chunk books
 
     @property
     def campaign(self) -> dict[str, Any]:
@@ -97,12 +97,13 @@ class StepContext:
         agent = self.chunk.agents.get(agent_id) if agent_id else None
         return template_context(self.lead, self.campaign, agent, self.broker)
 
-    def message(self, channel: str, recipient: str, body: str, subject: str | None = None) -> OutboundMessage:
+    def message(self, channel: str, recipient: str, body: str, subject: str | None = None,
+                language: str | None = None) -> OutboundMessage:
         e = self.enrolment
         return OutboundMessage(
             idempotency_key=f"{e.campaign_id}:{e.lead_id}:{self.step.number}", channel=channel, recipient=recipient,
             body=body, subject=subject, campaign_id=e.campaign_id, lead_id=e.lead_id, step_number=self.step.number,
-            requested_at=self.run.run_at)
+            requested_at=self.run.run_at, broker_id=self.campaign["broker_id"], language=language)
 
 
 class Action(Protocol):

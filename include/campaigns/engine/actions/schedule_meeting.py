@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from include.campaigns.engine.actions.base import Appointment, Deliver, Done, StepContext
-from include.campaigns.engine.actions.meeting_slots import NoFreeSlot, UnknownTimezone, book, next_free_slot, zone
+from include.campaigns.domain.meeting_slots import AgentCalendar, NoFreeSlot, UnknownTimezone, zone
 
 
 class ScheduleMeeting:
@@ -23,12 +23,11 @@ class ScheduleMeeting:
             tz = zone(ctx.lead.get("timezone") or ctx.broker.get("timezone"))
         except UnknownTimezone as exc:
             return Done("FAILED", f"unknown_timezone: {exc}")
-        busy = ctx.busy.setdefault(agent, [])
+        calendar = ctx.busy.setdefault(agent, AgentCalendar([]))
         try:
-            start, end = next_free_slot(ctx.run.run_at, busy, tz, ctx.hours)
+            start, end = calendar.book_next(ctx.run.run_at, tz, ctx.hours)
         except NoFreeSlot as exc:
             return Done("FAILED", f"no_free_slot: {exc}")
-        book(busy, start, end)
         e = ctx.enrolment
         ctx.effects.appointments.append(
             Appointment(ctx.campaign["broker_id"], e.lead_id, agent, start, end, e.campaign_id, ctx.step.number))
