@@ -51,13 +51,14 @@ def test_the_readme_curl_session_runs_top_to_bottom(airflow_home, engine):
         assert "warning" not in done.stdout.lower(), done.stdout
 
         lines = done.stdout.splitlines()
-        tpl, lead = re.fullmatch(r"template (\d+), lead (\d+)", lines[0]).groups()
+        tpl, lead, stage = re.fullmatch(r"template (\d+), lead (\d+), stage (\S+)", lines[0]).groups()
         answers = [json.loads(line) for line in lines[1:]]
         steps, status, applied, campaign, listed = answers[:3], answers[3], answers[4], answers[5], answers[6]
         assert [s["step_number"] for s in steps] == [1, 2, 3] and steps[0]["message_template_id"] == int(tpl)
         assert status["status"] == "ACTIVE" and campaign["broker_id"] == 1
         assert applied["conf"] == {"campaign_id": campaign["id"], "lead_id": int(lead)} and applied["dag_run_id"]
         assert [s["action"] for s in campaign["steps"]] == ["send_message", "make_call", "update_stage"]
+        assert campaign["steps"][2]["config"] == {"stage": stage}
         assert campaign["id"] in [c["id"] for c in listed["items"]]
         with engine.connect() as c:
             assert c.execute(text("SELECT broker_id, score >= 70 FROM leads WHERE id = :l"), {"l": int(lead)}).one() \
