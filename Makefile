@@ -12,9 +12,15 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export PYTHONPATH := $(ROOT)
 
 DEMO_LEADS ?= 2000
-DEMO_DATE ?= 2026-11-25T10:00:00+00:00
+# The demo's hourly run: the start of the current hour (UTC), fixed once per make call; its data is generated
+# relative to it. `make demo DEMO_DATE=2026-11-25T10:00:00+00:00` replays a chosen hour.
+ifndef DEMO_DATE
+DEMO_DATE := $(shell date -u +%Y-%m-%dT%H:00:00+00:00)
+endif
+# The local UI (`make airflow`): one variable sets the API server's port and the base URL its tasks call back.
+AIRFLOW_PORT ?= 8080
 
-.PHONY: demo test bootstrap venv airflow-init db-upgrade db-stop bench clean
+.PHONY: demo test bootstrap venv airflow-init db-upgrade db-stop bench clean airflow
 
 venv: $(BIN)/.installed
 
@@ -39,7 +45,7 @@ db-upgrade: venv
 bootstrap: venv airflow-init db-upgrade
 
 demo: bootstrap
-	$(BIN)/campaigns demo load --leads $(DEMO_LEADS)
+	$(BIN)/campaigns demo load --leads $(DEMO_LEADS) --reference-time $(DEMO_DATE)
 	$(BIN)/campaigns admins grant admin 1 2 3
 	$(BIN)/airflow dags test campaign_executor $(DEMO_DATE) > $(AIRFLOW_HOME)/demo-run.log 2>&1 || (tail -50 $(AIRFLOW_HOME)/demo-run.log; exit 1)
 	@grep -E "DagRun Finished|state=" $(AIRFLOW_HOME)/demo-run.log | tail -1 || true
@@ -47,6 +53,17 @@ demo: bootstrap
 
 test: bootstrap
 	$(BIN)/pytest
+
+# Airflow's UI and scheduler on this machine (`airflow standalone`: api-server, scheduler, dag-processor,
+# triggerer, LocalExecutor). standalone starts its children as `airflow ...`, so the venv's bin goes first on PATH;
+# tasks reach the API server at AIRFLOW__API__BASE_URL, so it follows the port.
+airflow: export PATH := $(BIN):$(PATH)
+airflow: export AIRFLOW__API__HOST := 127.0.0.1
+airflow: export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
+airflow: export AIRFLOW__API__BASE_URL := http://localhost:$(AIRFLOW_PORT)
+airflow: bootstrap
+	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)   login: admin / $$($(BIN)/campaigns airflow password admin)   (Ctrl-C stops it)"
+	exec $(BIN)/airflow standalone
 
 bench: bootstrap
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from include.campaigns.api.auth import TokenValidator, airflow_token_validator
 from include.campaigns.api.dagruns import DAG_ID, AirflowDagRunTrigger, DagRunTrigger
 from include.campaigns.api.deps import EngineHolder
-from include.campaigns.api.docs import DESCRIPTION
+from include.campaigns.api.docs import DESCRIPTION, install_docs
 from include.campaigns.api.errors import install_error_handlers
 from include.campaigns.api.routers import ROUTERS
 
@@ -35,12 +35,13 @@ def create_app(*, prefix: str = API_PREFIX, engine: Engine | Callable[[], Engine
     """The admin API. ``prefix=""`` when something else mounts it (the Airflow plugin mounts it at /api/v1)."""
     prefix = prefix.rstrip("/")
     app = FastAPI(title="Campaign engine admin API", version="1.0.0", description=DESCRIPTION,
-                  openapi_url=f"{prefix}/openapi.json", docs_url=f"{prefix}/docs", redoc_url=None)
+                  openapi_url=f"{prefix}/openapi.json", docs_url=None, redoc_url=None)
     app.state.engine = EngineHolder(engine)
     app.state.token_validator = token_validator or airflow_token_validator
     app.state.dag_trigger = dag_trigger or AirflowDagRunTrigger()
     app.state.dag_id = dag_id
     for router in ROUTERS:
         app.include_router(router, prefix=prefix)
+    install_docs(app, prefix)  # Swagger UI with local assets (the default page loads them from a CDN)
     install_error_handlers(app)
     return app

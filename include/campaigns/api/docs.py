@@ -1,6 +1,22 @@
-"""The admin API's OpenAPI description: what a caller needs to know before the first request."""
+"""The admin API's documentation: its OpenAPI description (what a caller needs to know before the first
+request) and the Swagger UI page at ``<prefix>/docs``, served with its own assets.
+
+FastAPI's default page loads Swagger UI from a CDN, so it is blank offline or behind a firewall. The assets
+here come from the pinned ``fastapi-offline`` wheel and are served by the app itself under
+``<prefix>/docs/assets/``; every URL in the page is relative to where the app is mounted (``root_path``: the
+Airflow plugin mounts it at /api/v1).
+"""
 
 from __future__ import annotations
+
+from importlib.resources import files
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+ASSETS = files("fastapi_offline") / "static"  # swagger-ui-bundle.js, swagger-ui.css, favicon.png
 
 GRANT_HINT = "campaigns admins grant <username> <broker_id>"
 
@@ -30,3 +46,17 @@ the fix, `POST /api/v1/campaigns/{{id}}/enrolments/{{lead_id}}/retry` lets it ru
 Errors: `{{"detail": "..."}}`; a 422 also lists each invalid field in `errors`. A request that fails
 writes nothing.
 """
+
+
+def install_docs(app: FastAPI, prefix: str) -> None:
+    """``<prefix>/docs`` (Swagger UI) with its assets at ``<prefix>/docs/assets/``; nothing from the internet."""
+    assets = f"{prefix}/docs/assets"
+    app.mount(assets, StaticFiles(directory=str(ASSETS)), name="docs-assets")
+
+    @app.get(f"{prefix}/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+                                   swagger_js_url=f"{root}{assets}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}{assets}/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}{assets}/favicon.png")

