@@ -1,8 +1,8 @@
 """The invariants every reliability case ends with, computed from the database and the provider's side.
 
 1. every due step has exactly one ``campaign_logs`` row: no step logged twice, no step the cursor
-   passed without a log, no step still due at the last run time (leads set aside by validation and
-   paused campaigns wait, by design, and are named as deferred);
+   passed without a log, no step still due at the last run time (leads set aside by validation, paused
+   campaigns and contact steps inside their campaign's quiet hours wait, by design);
 2. ``campaign_stats`` equals the counts of the logs;
 3. no outbound message or call was made twice: deliveries counted on the provider's side per
    (campaign, lead, step) -- not per key, so a key that changed between attempts would show -- and
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from include.campaigns.engine.due import Step, due_chain
 
 CONTACT = ("send_message", "make_call")
+ENDING_REASONS = ("max_contacts_reached", "goal_reached", "lead_not_found", "lead_replied")  # STOPPED by one of them
 UNKNOWN_OUTCOME_MARKERS = ("may have gone out", "outcome unknown")
 
 
@@ -62,9 +63,10 @@ def check(engine: Engine, *, at: datetime | None = None, deferred_leads: Iterabl
         for cid, lid, step, n in _rows(c, "SELECT campaign_id, lead_id, step_number, count(*) FROM campaign_logs "
                                           "WHERE step_number IS NOT NULL GROUP BY 1, 2, 3 HAVING count(*) > 1"):
             report.duplicates.append(f"campaign {cid} lead {lid} step {step} logged {n} times")
-        for cid, lid, n in _rows(c, "SELECT campaign_id, lead_id, count(*) FROM campaign_logs WHERE reason = "
-                                    "'max_contacts_reached' GROUP BY 1, 2 HAVING count(*) > 1"):
-            report.duplicates.append(f"campaign {cid} lead {lid}: max_contacts_reached logged {n} times")
+        for cid, lid, reason, n in _rows(c, "SELECT campaign_id, lead_id, reason, count(*) FROM campaign_logs WHERE "
+                                            "reason IN ('max_contacts_reached', 'goal_reached') GROUP BY 1, 2, 3 "
+                                            "HAVING count(*) > 1"):
+            report.duplicates.append(f"campaign {cid} lead {lid}: {reason} logged {n} times")
         # 2. stats = logs
         for (cid,) in _rows(c, """
                 SELECT coalesce(s.campaign_id, l.campaign_id) FROM campaign_stats s FULL JOIN (
@@ -86,9 +88,13 @@ def check(engine: Engine, *, at: datetime | None = None, deferred_leads: Iterabl
             logged[(r.campaign_id, r.lead_id)][r.step_number] = (r.action, r.status, r.reason)
             report.steps_checked += 1
         stopped_logged = {(r.campaign_id, r.lead_id) for r in _rows(
-            c, "SELECT campaign_id, lead_id FROM campaign_logs WHERE reason = 'max_contacts_reached'")}
-        for e in _rows(c, "SELECT campaign_id, lead_id, enrolled_at, last_step_number, last_step_at, status "
-                          "FROM campaign_enrolments"):
+            c, "SELECT campaign_id, lead_id FROM campaign_logs WHERE reason = ANY(:r)", r=list(ENDING_REASONS))}
+        set_aside = {r.lead_id for r in _rows(c, "SELECT lead_id FROM lead_snapshots WHERE rejected")}
+        for e in _rows(c, "SELECT e.campaign_id, e.lead_id, e.enrolled_at, e.last_step_number, e.last_step_at, "
+                          "e.status, campaign_quiet_at(c.quiet_hours, CAST(:at AS timestamptz), "
+                          "coalesce(l.timezone, b.timezone)) AS quiet FROM campaign_enrolments e "
+                          "JOIN campaigns c ON c.id = e.campaign_id LEFT JOIN leads l ON l.id = e.lead_id "
+                          "LEFT JOIN brokers b ON b.id = c.broker_id", at=at):
             key = (e.campaign_id, e.lead_id)
             numbers = [s.number for s in steps[e.campaign_id]]
             passed = {n for n in numbers if n <= e.last_step_number}
@@ -101,8 +107,11 @@ def check(engine: Engine, *, at: datetime | None = None, deferred_leads: Iterabl
             if e.status == "STOPPED" and key not in stopped_logged:
                 report.problems.append(f"campaign {e.campaign_id} lead {e.lead_id}: STOPPED without its log row")
             if (at is not None and e.status == "ACTIVE" and status.get(e.campaign_id) == "ACTIVE"
-                    and e.lead_id not in deferred):
+                    and e.lead_id not in deferred and e.lead_id not in set_aside):
                 due = due_chain(e.last_step_number, e.last_step_at or e.enrolled_at, steps[e.campaign_id], at)
+                action = {s.number: s.action for s in steps[e.campaign_id]}
+                if e.quiet:  # a contact step inside quiet hours waits for the window's end, and so do the next
+                    due = due[:next((i for i, n in enumerate(due) if action[n] in CONTACT), len(due))]
                 for n in due:
                     report.lost.append(f"campaign {e.campaign_id} lead {e.lead_id} step {n}: due at {at:%Y-%m-%d %H:%M}"
                                        " but not executed")
