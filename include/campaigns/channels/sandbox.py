@@ -15,15 +15,13 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
 from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
-from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_like
+from include.campaigns.infra.database import SqlFolder
 
 SQL = SqlFolder(__file__)
 UNREACHABLE_PREFIX = "+1500555"
 
-_COLUMNS = (
-    "idempotency_key", "channel", "recipient", "subject", "body", "campaign_id", "lead_id",
-    "step_number", "status", "provider_ref", "error", "requested_at",
-)
+_PARAMS = ("keys", "channels", "recipients", "subjects", "bodies", "campaign_ids", "lead_ids", "step_numbers",
+           "statuses", "refs", "errors", "requested_at")  # the columns of outbound_messages, as arrays
 
 
 def _refusal(message: OutboundMessage) -> str | None:
@@ -44,22 +42,19 @@ class SandboxAdapter(ResilientDelivery):
         self.engine = engine
 
     def deliver_once(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
-        rows = []
+        columns: dict[str, list] = {k: [] for k in _PARAMS}
         for msg in messages:
             error = _refusal(msg)
             ref = None if error else "sbx-" + hashlib.sha1(msg.idempotency_key.encode()).hexdigest()[:12]
-            rows.append((
-                msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
-                msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error,
-                msg.requested_at,
-            ))
+            for name, value in zip(_PARAMS, (
+                    msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
+                    msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error, msg.requested_at)):
+                columns[name].append(value)
         with self.engine.begin() as conn:
-            temp_table_like(conn, "sandbox_batch", "outbound_messages", _COLUMNS)
-            copy_rows(conn, "sandbox_batch", _COLUMNS, rows)
-            conn.execute(SQL("sandbox_record_messages"))
-            # A separate statement: it sees rows inserted just now and by any earlier attempt.
-            stored = conn.execute(text(
-                "SELECT o.idempotency_key, o.status, o.provider_ref, o.error "
-                "FROM outbound_messages o JOIN sandbox_batch b USING (idempotency_key)"
-            )).all()
-        return [DeliveryResult(key, status == "ACCEPTED", ref, err) for key, status, ref, err in stored]
+            stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"), columns)}
+            missing = [key for key in columns["keys"] if key not in stored]
+            if missing:  # sent before (a retry): the first answer stands
+                stored.update((r[0], r) for r in conn.execute(text(
+                    "SELECT idempotency_key, status, provider_ref, error FROM outbound_messages "
+                    "WHERE idempotency_key = ANY(:keys)"), {"keys": missing}))
+        return [DeliveryResult(key, status == "ACCEPTED", ref, err) for key, status, ref, err in stored.values()]

@@ -8,7 +8,7 @@ A slot lasts ``slot_minutes`` and so does the appointment booked in it. ``busy``
 from __future__ import annotations
 
 import bisect
-import math
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -72,42 +72,34 @@ def next_free_slot(after: datetime, busy: list[tuple[datetime, datetime]], tz: Z
                    max_days: int = 366) -> tuple[datetime, datetime]:
     """Earliest free ``(start, end)`` (UTC) with start >= ``after`` on a working day.
 
-    Slots are wall-clock times of the day (09:00, 09:30, ...); a booking that blocks a slot makes the search
-    jump to the first slot after it, so a full calendar costs a few steps per booking, not one per slot."""
-    step = hours.slot
-    per_day = int((datetime.combine(date.min, hours.end) - datetime.combine(date.min, hours.start)) / step)
+    Slots are wall-clock times of the day (09:00, 09:30, ...), computed once per day and zone; a booking
+    that blocks a slot makes the search jump to the first slot after it, so a full calendar costs a few
+    bisections per booking, not a walk over every slot."""
     day: date = after.astimezone(tz).date()
     for _ in range(max_days):
         if day.weekday() in hours.weekdays:
-            found = _first_free_of_day(day, after, busy, tz, hours.start, step, per_day)
-            if found is not None:
-                return found
+            slots = day_slots(day, tz, hours)
+            k = bisect.bisect_left(slots, (after,))
+            while k < len(slots):
+                start, end = slots[k]
+                i = bisect.bisect_left(busy, (end,))  # bookings starting at or after `end` cannot overlap
+                if i == 0 or busy[i - 1][1] <= start:
+                    return start, end
+                k = max(k + 1, bisect.bisect_left(slots, (busy[i - 1][1],)))  # past the blocking booking
         day += timedelta(days=1)
     raise NoFreeSlot(f"agent has no free slot within {max_days} days")
 
 
-def _slot_index_at(day: date, day_start: time, step: timedelta, local_naive: datetime) -> int:
-    """The first slot index whose wall-clock start is at or after ``local_naive`` (on ``day``)."""
-    behind = local_naive - datetime.combine(day, day_start)
-    return max(0, math.ceil(behind / step))
-
-
-def _first_free_of_day(day: date, after: datetime, busy: list[tuple[datetime, datetime]], tz: ZoneInfo,
-                       day_start: time, step: timedelta, per_day: int) -> tuple[datetime, datetime] | None:
-    first = datetime.combine(day, day_start, tzinfo=tz)
-    k = _slot_index_at(day, day_start, step, after.astimezone(tz).replace(tzinfo=None))
-    while k < per_day:
-        local = first + k * step
-        start, end = local.astimezone(timezone.utc), (local + step).astimezone(timezone.utc)
-        if start < after:  # a daylight-saving day can shift wall-clock against instants: step on
-            k += 1
-            continue
-        i = bisect.bisect_left(busy, (end,))  # bookings starting at or after `end` cannot overlap
-        if i == 0 or busy[i - 1][1] <= start:
-            return start, end
-        blocker_end = busy[i - 1][1].astimezone(tz).replace(tzinfo=None)
-        k = max(k + 1, _slot_index_at(day, day_start, step, blocker_end))
-    return None
+@functools.lru_cache(maxsize=4096)
+def day_slots(day: date, tz: ZoneInfo, hours: WorkingHours) -> list[tuple[datetime, datetime]]:
+    """The day's slots ``(start, end)`` in UTC, in order."""
+    step = hours.slot
+    slot, day_end = datetime.combine(day, hours.start, tzinfo=tz), datetime.combine(day, hours.end, tzinfo=tz)
+    out = []
+    while slot + step <= day_end:
+        out.append((slot.astimezone(timezone.utc), (slot + step).astimezone(timezone.utc)))
+        slot += step
+    return out
 
 
 def book(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> None:

@@ -13,15 +13,15 @@ from include.campaigns.domain.pipelines import Pipelines, load_pipelines
 from include.campaigns.domain.meeting_slots import AgentCalendar
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
-from include.campaigns.infra.database import SqlFolder, sql_list
+from include.campaigns.infra.database import SqlFolder, fetch_dicts, sql_list
 
 SQL = SqlFolder(__file__)
 AGENT_LOCK_NAMESPACE = 7_316_002
 
-_CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campaigns WHERE id = ANY(:ids)"
+_CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campaigns WHERE id = ANY(%(ids)s)"
 _STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
           "FROM campaign_steps WHERE campaign_id = ANY(:ids) ORDER BY campaign_id, step_number")
-_BY_ID = "SELECT * FROM {table} WHERE id = ANY(:ids)"
+_BY_ID = "SELECT * FROM {table} WHERE id = ANY(%(ids)s)"
 _BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments WHERE agent_id = ANY(:ids) AND ends_at > :since "
          "ORDER BY agent_id, starts_at")
 
@@ -66,7 +66,7 @@ class ChunkData:
 
 
 def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any]]:
-    return {r["id"]: dict(r) for r in conn.execute(text(sql), {"ids": ids}).mappings()}
+    return {r["id"]: r for r in fetch_dicts(conn, sql, {"ids": ids})}
 
 
 def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:

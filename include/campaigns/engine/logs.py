@@ -8,8 +8,8 @@ are added to campaign_stats, in the same statement and transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Connection
 
@@ -18,8 +18,9 @@ from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_li
 SQL = SqlFolder(__file__)
 
 
-@dataclass(frozen=True)
-class LogRow:
+class LogRow(NamedTuple):
+    """One campaign_logs row, its fields in LOG_COLUMNS order (a tuple: the COPY writes it as it is)."""
+
     campaign_id: int
     lead_id: int
     step_number: int | None
@@ -43,8 +44,6 @@ def write_logs(conn: Connection, rows: Sequence[LogRow]) -> dict[str, int]:
     if not rows:
         return {"SENT": 0, "FAILED": 0, "SKIPPED": 0}
     temp_table_like(conn, "log_batch", "campaign_logs", LOG_COLUMNS)
-    copy_rows(conn, "log_batch", LOG_COLUMNS, (
-        (r.campaign_id, r.lead_id, r.step_number, r.action, r.status, r.reason, r.executed_at, r.run_id, r.channel,
-         r.broker_id) for r in rows))
+    copy_rows(conn, "log_batch", LOG_COLUMNS, rows)
     sent, failed, skipped = conn.execute(SQL("write_logs"), {"updated_at": rows[0].executed_at}).one()
     return {"SENT": int(sent), "FAILED": int(failed), "SKIPPED": int(skipped)}

@@ -57,6 +57,7 @@ class ChunkWalker:
         self.busy: dict[int, AgentCalendar] = {}
         self.out = ChunkOutcome()
         self.deferred = 0  # contact steps deferred by quiet hours
+        self._channels: dict[tuple[int, str], str | None] = {}
         self.caps = FrequencyCounter(run.run_at, data.caps, data.recent_contacts)
         for e in data.enrolments:
             steps = data.steps_of(e.campaign_id)
@@ -107,8 +108,13 @@ class ChunkWalker:
 
     def _channel(self, e: Enrolment, step: Step | None) -> str | None:
         """The channel a step's log carries: the one its action uses (none for meetings and stage moves)."""
-        action = self.actions.get(step.action) if step else None
-        return action.channel(self.data.campaigns[e.campaign_id]) if action else None
+        if step is None:
+            return None
+        key = (e.campaign_id, step.action)
+        if key not in self._channels:
+            action = self.actions.get(step.action)
+            self._channels[key] = action.channel(self.data.campaigns[e.campaign_id]) if action else None
+        return self._channels[key]
 
     def _log(self, e: Enrolment, step: Step | None, done: Done, channel_of: Step | None = None) -> None:
         channel = done.channel or self._channel(e, step or channel_of)

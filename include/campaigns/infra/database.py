@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from typing import Any
+
+from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.sql.elements import TextClause
 
@@ -110,6 +113,14 @@ def _statement(path: Path) -> TextClause:
 def sql_list(values) -> str:
     """Literal SQL list of names the code defines (registries, vocabulary), for ``IN (...)`` fragments."""
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+
+
+def fetch_dicts(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows as dicts, read by psycopg itself in the connection's transaction (``%(name)s`` placeholders):
+    many times cheaper per row than SQLAlchemy's mappings, for the loads of the chunk executor."""
+    with conn.connection.driver_connection.cursor(row_factory=dict_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
 
 
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
