@@ -106,20 +106,42 @@ def book(busy: list[tuple[datetime, datetime]], start: datetime, end: datetime) 
     bisect.insort(busy, (start, end))
 
 
+def merged(bookings: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Sorted, non-overlapping bookings with the back-to-back ones joined: a full day is one interval."""
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(bookings):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
 class AgentCalendar:
     """One agent's bookings while a chunk books meetings for it.
 
-    A chunk books many meetings from the same run time, on the same grid (time zone, working hours): each
-    search resumes after the slot the previous one found (slots before it are taken and stay taken), so a
-    chunk's bookings for an agent cost about one step each instead of a walk over the whole calendar."""
+    The search runs over the bookings merged into busy intervals (a full day is one step, not one per
+    meeting). A chunk books many meetings from the same run time, on the same grid (time zone, working
+    hours): each search resumes after the slot the previous one found, since slots before it are taken."""
 
     def __init__(self, bookings: list[tuple[datetime, datetime]]) -> None:
-        self.bookings = sorted(bookings)
+        self.busy = merged(bookings)
         self._resume: dict[tuple, datetime] = {}
 
     def book_next(self, after: datetime, tz: ZoneInfo, hours: WorkingHours) -> tuple[datetime, datetime]:
         key = (str(tz), after, hours)
-        start, end = next_free_slot(max(after, self._resume.get(key, after)), self.bookings, tz, hours)
-        book(self.bookings, start, end)
+        start, end = next_free_slot(max(after, self._resume.get(key, after)), self.busy, tz, hours)
+        self._add(start, end)
         self._resume[key] = end
         return start, end
+
+    def _add(self, start: datetime, end: datetime) -> None:
+        i = bisect.bisect_left(self.busy, (start,))
+        if i > 0 and self.busy[i - 1][1] == start:  # joins the interval before
+            i -= 1
+            start = self.busy[i][0]
+            del self.busy[i]
+        if i < len(self.busy) and self.busy[i][0] == end:  # and the one after
+            end = self.busy[i][1]
+            del self.busy[i]
+        self.busy.insert(i, (start, end))

@@ -37,15 +37,25 @@ def _cpu_clock(thread_id: int) -> int | None:
 
 
 class _Arm:
-    __slots__ = ("thread_id", "clock", "cpu_start", "cpu_budget", "wall_deadline", "fired")
+    """One thread's render clock, made once per thread and restarted by every render (no allocation, no
+    global lock on the hot path); its own lock makes firing and disarming exclusive."""
 
-    def __init__(self, thread_id: int, cpu_budget: float, wall_limit: float) -> None:
+    __slots__ = ("thread_id", "clock", "lock", "active", "cpu_start", "cpu_budget", "wall_deadline", "fired")
+
+    def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
         self.clock = _cpu_clock(thread_id)
-        self.cpu_start = time.clock_gettime(self.clock) if self.clock is not None else 0.0
-        self.cpu_budget = cpu_budget
-        self.wall_deadline = time.monotonic() + wall_limit
-        self.fired = False
+        self.lock = threading.Lock()
+        self.active = self.fired = False
+        self.cpu_start = self.cpu_budget = self.wall_deadline = 0.0
+
+    def start(self, cpu_budget: float, wall_limit: float) -> None:
+        with self.lock:
+            self.cpu_start = time.clock_gettime(self.clock) if self.clock is not None else 0.0
+            self.cpu_budget = cpu_budget
+            self.wall_deadline = time.monotonic() + wall_limit
+            self.fired = False
+            self.active = True
 
     def expired(self) -> bool:
         if time.monotonic() >= self.wall_deadline:
@@ -59,46 +69,49 @@ class _Arm:
 
 
 class _Watchdog:
-    """One daemon thread per process; renders register while they run (two dict operations)."""
+    """One daemon thread per process, polling the threads that are rendering."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._armed: dict[int, _Arm] = {}
+        self._arms: list[_Arm] = []
+        self._local = threading.local()
         self._thread: threading.Thread | None = None
 
     def arm(self, cpu_budget: float, wall_limit: float) -> _Arm | None:
-        thread_id = threading.get_ident()
-        arm = _Arm(thread_id, cpu_budget, wall_limit)
+        arm = getattr(self._local, "arm", None) or self._register()
+        if arm.active:  # a render inside a render: the outer budget applies
+            return None
+        arm.start(cpu_budget, wall_limit)
+        return arm
+
+    def _register(self) -> _Arm:
+        arm = self._local.arm = _Arm(threading.get_ident())
         with self._lock:
-            if thread_id in self._armed:  # a render inside a render: the outer budget applies
-                return None
+            alive = {t.ident for t in threading.enumerate()}
+            self._arms = [a for a in self._arms if a.thread_id in alive] + [arm]  # ended threads' arms go
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._watch, name="template-watchdog", daemon=True)
                 self._thread.start()
-            self._armed[thread_id] = arm
-            self._wake.notify()
         return arm
 
     def disarm(self, arm: _Arm | None) -> None:
         """After this returns nothing more is raised in the thread: a pending interrupt is cleared."""
         if arm is None:
             return
-        with self._lock:
-            if self._armed.get(arm.thread_id) is arm:
-                del self._armed[arm.thread_id]
-        if arm.fired:
-            _set_async_exc(arm.thread_id, None)
+        with arm.lock:
+            arm.active = False
+            if arm.fired:
+                _set_async_exc(arm.thread_id, None)
+                arm.fired = False
 
     def _watch(self) -> None:
         while True:
-            with self._lock:
-                while not self._armed:
-                    self._wake.wait()
-                for arm in self._armed.values():
-                    if not arm.fired and arm.expired():
-                        arm.fired = True
-                        _set_async_exc(arm.thread_id, id(RenderTimeout))
+            for arm in self._arms:
+                if arm.active and not arm.fired:
+                    with arm.lock:
+                        if arm.active and not arm.fired and arm.expired():
+                            arm.fired = True
+                            _set_async_exc(arm.thread_id, id(RenderTimeout))
             time.sleep(POLL_SECONDS)
 
 
