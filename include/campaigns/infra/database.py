@@ -13,6 +13,7 @@ connection, so they share its transaction.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -87,9 +88,18 @@ class SqlFolder:
     def __call__(self, name: str) -> TextClause:
         return _statement(self.path / f"{name}.sql")
 
+    def source(self, name: str) -> str:
+        """The text of ``sql/name.sql`` as it is, for psycopg itself (psycopg placeholders, e.g. for COPY; a comment must not contain one)."""
+        return _source(self.path / f"{name}.sql")
+
     def templated(self, name: str, **fragments: str) -> TextClause:
         """``sql/name.sql`` with each ``{{ key }}`` replaced by a SQL fragment the code builds (never input)."""
         return _templated(self.path / f"{name}.sql", tuple(sorted(fragments.items())))
+
+
+@functools.cache
+def _source(path: Path) -> str:
+    return path.read_text()
 
 
 @functools.cache
@@ -121,6 +131,33 @@ def fetch_dicts(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[d
     with conn.connection.driver_connection.cursor(row_factory=dict_row) as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+COPY_NULL = "\x01"  # the NULL marker of ``copy_frame``: unlike '' or \\N, no CRM value is this one character
+
+
+def copy_frame(conn: Connection, query: str, params: Mapping[str, Any], *, numbers: Sequence[str] = (),
+               timestamps: Sequence[str] = ()) -> "pd.DataFrame":
+    """A query's rows as a DataFrame, read through ``COPY (query) TO STDOUT`` as CSV (``%(name)s`` placeholders,
+    bound by psycopg): at a million rows about twice as fast as ``pd.read_sql``, which builds a Python row first.
+
+    Text columns stay text (NULL -> NaN, '' stays ''); ``numbers`` become float64 and ``timestamps`` tz-aware UTC.
+    """
+    import pandas as pd  # only the stages that read frames pay for it
+
+    raw = conn.connection.driver_connection
+    buffer = io.BytesIO()
+    with raw.cursor() as cur:
+        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '{COPY_NULL}')", params) as copy:
+            for block in copy:
+                buffer.write(block)
+    buffer.seek(0)
+    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False, na_values=[COPY_NULL])
+    for col in numbers:
+        frame[col] = pd.to_numeric(frame[col]).astype("float64")
+    for col in timestamps:
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    return frame
 
 
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> int:

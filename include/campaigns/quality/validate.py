@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine
 
 from include.campaigns.engine.run import RunContext
-from include.campaigns.infra.database import SqlFolder, analyze, copy_rows, temp_table
-from include.campaigns.quality.gx_runner import Rules, find_rejects
+from include.campaigns.infra.database import SqlFolder, analyze, copy_frame, copy_rows, temp_table
+from include.campaigns.quality.gx_runner import NUMERIC_COLUMNS, TIMESTAMP_COLUMNS, Rules, find_rejects
 from include.campaigns.quality.expectations import LEAD_EXPECTATIONS
 
 SQL = SqlFolder(__file__)
@@ -27,7 +26,8 @@ REJECTS_TABLE = "tmp_quality_rejects"
 def validate_snapshot(engine: Engine, run: RunContext, rules: Rules = LEAD_EXPECTATIONS) -> dict[str, Any]:
     params = {"run_id": run.run_id, "run_at": run.run_at}
     with engine.begin() as conn:
-        df = pd.read_sql(SQL("staged_leads"), conn, params={"run_id": run.run_id})
+        df = copy_frame(conn, SQL.source("staged_leads"), {"run_id": run.run_id},
+                        numbers=("lead_id", "broker_id", *NUMERIC_COLUMNS), timestamps=TIMESTAMP_COLUMNS)
         brokers = sorted(int(b) for b in df["broker_id"].dropna().unique())
         pipelines, hashes = {}, {}
         for r in conn.execute(SQL("broker_pipelines"), {"ids": brokers}):
