@@ -42,7 +42,7 @@ PATTERNS = [
      S("update_stage", 0, conditions={"stage": {"in": [Role("entry")]}}, config={"stage": Role("contacted")}),
      S("make_call", 24),
      S("send_message", 72, 1)],
-    [S("make_call", 0, 0),
+    [S("make_call", 0),  # no script: a call script must be a voice template, and the data set has none
      S("send_message", 6, 1, conditions={"has_email": {"eq": True}}),
      S("schedule_meeting", 24, conditions={"has_agent": {"eq": True}}),
      S("update_stage", 0, config={"stage": Role("visit")}),
