@@ -13,7 +13,7 @@ from include.campaigns.domain.pipelines import Pipelines, load_pipelines
 from include.campaigns.domain.meeting_slots import AgentCalendar
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
-from include.campaigns.infra.database import SqlFolder, fetch_dicts, sql_list
+from include.campaigns.infra.database import SqlFolder, fetch_dicts, fetch_tuples, sql_list
 
 SQL = SqlFolder(__file__)
 AGENT_LOCK_NAMESPACE = 7_316_002
@@ -22,7 +22,7 @@ _CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campa
 _STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
           "FROM campaign_steps WHERE campaign_id = ANY(:ids) ORDER BY campaign_id, step_number")
 _BY_ID = "SELECT * FROM {table} WHERE id = ANY(%(ids)s)"
-_BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments WHERE agent_id = ANY(:ids) AND ends_at > :since "
+_BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments WHERE agent_id = ANY(%(ids)s) AND ends_at > %(since)s "
          "ORDER BY agent_id, starts_at")
 
 
@@ -71,10 +71,11 @@ def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any
 
 def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
-    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
-                                                "run_at": run.run_at}).all()
-    enrolments = [Enrolment(r.campaign_id, r.lead_id, r.last_step_number, r.last_step_at or r.enrolled_at,
-                            r.contacts_made, quiet=bool(r.quiet)) for r in claimed]
+    claimed = fetch_tuples(conn, SQL.source("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
+                                                             "run_at": run.run_at})
+    enrolments = [Enrolment(campaign_id, lead_id, last_step_number, last_step_at or enrolled_at, contacts_made,
+                            quiet=bool(quiet))
+                  for campaign_id, lead_id, enrolled_at, last_step_number, last_step_at, contacts_made, quiet in claimed]
     campaign_ids = sorted({e.campaign_id for e in enrolments})
     campaigns = _rows(conn, _CAMPAIGNS, campaign_ids)
     steps: dict[int, dict[int, Step]] = defaultdict(dict)
@@ -118,6 +119,6 @@ def lock_agents_and_load_busy(conn: Connection, agent_ids: list[int], since: dat
         return {}
     conn.execute(SQL("lock_agents"), {"ns": AGENT_LOCK_NAMESPACE, "ids": agent_ids})
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for agent_id, starts_at, ends_at in conn.execute(text(_BUSY), {"ids": agent_ids, "since": since}):
+    for agent_id, starts_at, ends_at in fetch_tuples(conn, _BUSY, {"ids": agent_ids, "since": since}):
         busy[agent_id].append((starts_at, ends_at))
     return {agent_id: AgentCalendar(bookings) for agent_id, bookings in busy.items()}
