@@ -23,6 +23,17 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CAST(at AT TIME ZONE coalesce(tz, 'UTC') AS date)
 $$;
 
+-- A period of days [first, last] in a time zone as the times [start, end) it covers; a null day leaves that
+-- end open. The analytics endpoints filter logs with these, so their days are the views' days.
+CREATE FUNCTION campaign_period_start(first_day date, tz text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(CAST(first_day AS timestamp) AT TIME ZONE coalesce(tz, 'UTC'), timestamptz '-infinity')
+$$;
+CREATE FUNCTION campaign_period_end(last_day date, tz text) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(CAST(last_day + 1 AS timestamp) AT TIME ZONE coalesce(tz, 'UTC'), timestamptz 'infinity')
+$$;
+
 -- Per campaign and step: how many times it was SENT / FAILED / SKIPPED (every step of the campaign, run or
 -- not; campaign-level entries, step_number null, are in campaign_failure_reasons and campaign_conversions).
 CREATE VIEW campaign_step_funnel AS
