@@ -24,7 +24,6 @@ From = Annotated[date | None, Query(alias="from", description="First day shown (
 To = Annotated[date | None, Query(description="Last day shown, included (YYYY-MM-DD, broker's time zone)")]
 BrokerId = Annotated[int | None, Query(ge=1, le=BIGINT_MAX, description="Only this broker (one of the caller's)")]
 Part = Literal["daily", "funnel", "failure_reasons", "deliveries"]
-READ_ONLY = "SET TRANSACTION READ ONLY"
 
 
 @router.get("/campaigns", response_model=CampaignList, summary="The caller's campaigns with their headline figures")
@@ -33,7 +32,7 @@ def list_campaigns(reader: ReaderDep, engine: EngineDep, from_: From = None, to:
     period = service.Period(from_, to)
     brokers = service.scope(reader.brokers, broker_id, reader.username)
     with engine.connect() as conn:
-        conn.exec_driver_sql(READ_ONLY)
+        service.read_only(conn)
         return {"period": {"from_": from_, "to": to}, "brokers": service.brokers_of(conn, sorted(reader.brokers)),
                 "campaigns": service.campaigns(conn, brokers, period)}
 
@@ -52,7 +51,7 @@ def campaign_analytics(campaign_id: CampaignId, reader: ReaderDep, engine: Engin
                        to: To = None) -> dict[str, Any]:
     period = service.Period(from_, to)
     with engine.connect() as conn:
-        conn.exec_driver_sql(READ_ONLY)
+        service.read_only(conn)
         return {"period": {"from_": from_, "to": to}, **service.detail(conn, reader.brokers, campaign_id, period)}
 
 
@@ -62,7 +61,7 @@ def campaign_part_csv(campaign_id: CampaignId, part: Part, reader: ReaderDep, en
                       from_: From = None, to: To = None) -> Response:
     period = service.Period(from_, to)
     with engine.connect() as conn:
-        conn.exec_driver_sql(READ_ONLY)
+        service.read_only(conn)
         head = service.campaign(conn, reader.brokers, campaign_id, period)
         rows = service.PARTS[part](conn, head, period)
     return _csv(rows, f"campaign-{campaign_id}-{part}{_suffix(from_, to)}.csv", empty=_COLUMNS[part])
