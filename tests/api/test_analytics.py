@@ -178,8 +178,10 @@ def test_bad_input_and_other_brokers_are_refused(world):
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "to" and "reversed" in r.json()["detail"]
         r = http.get(f"{API}/campaigns", params={"from": "2026-02-30"})
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from"
-        r = http.get(f"{API}/campaigns", params={"from": "1900-01-01", "to": "2026-01-01"})
+        r = http.get(f"{API}/campaigns", params={"from": "2001-01-01", "to": "2026-01-01"})
         assert r.status_code == 422 and "longer than" in r.json()["detail"]
+        r = http.get(f"{API}/campaigns/1", params={"from": "0001-01-01"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "from" and "outside" in r.json()["detail"]
         r = http.get(f"{API}/campaigns", params={"broker_id": 3})
         assert r.status_code == 403 and "broker 3" in r.json()["detail"]
         assert http.get(f"{API}/campaigns/{foreign}").status_code == 404

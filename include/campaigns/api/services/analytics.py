@@ -19,6 +19,7 @@ from include.campaigns.infra.database import SqlFolder
 
 SQL = SqlFolder(__file__)
 MAX_DAYS = 3660  # a period longer than ten years is a typo, not a question
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)  # days a campaign log can have
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class Period:
     last: date | None = None
 
     def __post_init__(self) -> None:
+        for field, day in (("from", self.first), ("to", self.last)):
+            if day is not None and not EARLIEST <= day <= LATEST:
+                raise InvalidField(field, f"{day} is outside {EARLIEST} .. {LATEST}")
         if self.first and self.last:
             if self.first > self.last:
                 raise InvalidField("to", f"{self.last} is before from={self.first}: the period is reversed")
