@@ -166,6 +166,7 @@ LOG_INDEXES = {  # the index of migration 0013 and the one it replaced
             "INCLUDE (status, step_number)",
     "0001": "CREATE INDEX campaign_logs_campaign_time_idx ON campaign_logs (campaign_id, executed_at)",
 }
+# an index the page does not need, measured to say why it is not there
 ENROLMENT_INDEX = "CREATE INDEX campaign_enrolments_campaign_time_idx ON campaign_enrolments (campaign_id, enrolled_at)"
 
 
@@ -233,15 +234,15 @@ def write_cost(engine: Engine, rounds: int = 5, batches: int = 25) -> dict[str, 
         _only_log_index(engine, "0013")
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP INDEX IF EXISTS campaign_enrolments_campaign_time_idx")
-            conn.exec_driver_sql(ENROLMENT_INDEX)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE campaign_logs, campaign_enrolments")
     return {"log rows/s, 0013's index": round(statistics.median(logs["0013"])),
             "log rows/s, the index it replaced": round(statistics.median(logs["0001"])),
-            "enrolments inserted/s, with 0013's index": round(statistics.median(i for i, _ in enrol[True])),
-            "enrolments inserted/s, without it": round(statistics.median(i for i, _ in enrol[False])),
-            "enrolment cursors updated/s, with 0013's index": round(statistics.median(u for _, u in enrol[True])),
-            "enrolment cursors updated/s, without it": round(statistics.median(u for _, u in enrol[False]))}
+            "enrolments inserted/s": round(statistics.median(i for i, _ in enrol[False])),
+            "enrolments inserted/s with a (campaign_id, enrolled_at) index": round(
+                statistics.median(i for i, _ in enrol[True])),
+            "enrolment cursors updated/s": round(statistics.median(u for _, u in enrol[False])),
+            "enrolment cursors updated/s with that index": round(statistics.median(u for _, u in enrol[True]))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,9 @@ UPDATE campaign_logs l SET broker_id = c.broker_id FROM campaigns c WHERE c.id =
 CREATE INDEX campaign_logs_campaign_time_status_idx ON campaign_logs (campaign_id, executed_at)
     INCLUDE (status, step_number);
 DROP INDEX campaign_logs_campaign_time_idx;
--- A campaign's enrolments by time: counting the cohort of a period (leads enrolled in it) is an index-only scan
--- instead of a visit to every enrolment's row (goals and replies are few, and are looked up by primary key).
-CREATE INDEX campaign_enrolments_campaign_time_idx ON campaign_enrolments (campaign_id, enrolled_at);
+-- A broker's replies (few, written by the inbound webhook alone): the conversions look an enrolment up by its
+-- primary key from each reply instead of reading every enrolment of a campaign.
+CREATE INDEX lead_replies_broker_idx ON lead_replies (broker_id, lead_id) WHERE kind = 'reply';
 
 -- The day a log belongs to: its time as a date in the broker's time zone (a log at 23:30 UTC is on the
 -- same date in Madrid's night, the next date in Auckland, the same date in New York's evening).

@@ -13,12 +13,40 @@ WITH scope AS (
     LEFT JOIN brokers b ON b.id = c.broker_id
     WHERE c.broker_id = ANY(CAST(:brokers AS bigint[]))
       AND (CAST(:campaign AS bigint) IS NULL OR c.id = CAST(:campaign AS bigint))
+),
+-- the cohort, one pass over the scope's enrolments (all time: the primary key alone)
+cohort AS (
+    SELECT e.campaign_id, count(*) AS enrolled
+    FROM scope s
+    JOIN campaign_enrolments e ON e.campaign_id = s.id
+    WHERE CAST(:from AS date) IS NULL AND CAST(:to AS date) IS NULL OR e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
+    GROUP BY e.campaign_id
+),
+-- from the goal stops (one per lead) to their enrolments
+goals AS (
+    SELECT g.campaign_id, count(*) AS goal_reached
+    FROM scope s
+    JOIN campaign_logs g ON g.campaign_id = s.id AND g.reason = 'goal_reached'
+    JOIN campaign_enrolments e ON e.campaign_id = g.campaign_id AND e.lead_id = g.lead_id
+    WHERE e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
+    GROUP BY g.campaign_id
+),
+-- from the brokers' replies to the enrolments they came after
+replies AS (
+    SELECT e.campaign_id, count(DISTINCT e.lead_id) AS replied
+    FROM scope s
+    JOIN lead_replies r ON r.broker_id = s.broker_id AND r.kind = 'reply'
+    JOIN campaign_enrolments e ON e.campaign_id = s.id AND e.lead_id = r.lead_id
+    WHERE r.received_at >= e.enrolled_at AND e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
+    GROUP BY e.campaign_id
 )
 SELECT s.id, s.broker_id, s.broker_name, s.timezone, s.name, s.channel, s.trigger_type, s.status,
        coalesce(l.sent, st.sent, 0) AS sent, coalesce(l.failed, st.failed, 0) AS failed,
-       coalesce(l.skipped, st.skipped, 0) AS skipped, e.enrolled, g.goal_reached, r.replied,
-       CASE WHEN e.enrolled > 0 THEN round(CAST(g.goal_reached AS numeric) / e.enrolled, 4) END AS conversion_rate,
-       CASE WHEN e.enrolled > 0 THEN round(CAST(r.replied AS numeric) / e.enrolled, 4) END AS reply_rate
+       coalesce(l.skipped, st.skipped, 0) AS skipped, coalesce(e.enrolled, 0) AS enrolled,
+       coalesce(g.goal_reached, 0) AS goal_reached, coalesce(r.replied, 0) AS replied,
+       CASE WHEN e.enrolled > 0 THEN round(CAST(coalesce(g.goal_reached, 0) AS numeric) / e.enrolled, 4) END
+           AS conversion_rate,
+       CASE WHEN e.enrolled > 0 THEN round(CAST(coalesce(r.replied, 0) AS numeric) / e.enrolled, 4) END AS reply_rate
 FROM scope s
 LEFT JOIN campaign_stats st ON st.campaign_id = s.id AND CAST(:from AS date) IS NULL AND CAST(:to AS date) IS NULL
 LEFT JOIN LATERAL (
@@ -30,22 +58,7 @@ LEFT JOIN LATERAL (
       AND (CAST(:from AS date) IS NOT NULL OR CAST(:to AS date) IS NOT NULL)
     HAVING CAST(:from AS date) IS NOT NULL OR CAST(:to AS date) IS NOT NULL  -- all time: no row, campaign_stats
 ) l ON true
-CROSS JOIN LATERAL (
-    SELECT count(*) AS enrolled
-    FROM campaign_enrolments e
-    WHERE e.campaign_id = s.id AND e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
-) e
-CROSS JOIN LATERAL (
-    SELECT count(*) AS goal_reached
-    FROM campaign_logs g
-    JOIN campaign_enrolments e ON e.campaign_id = g.campaign_id AND e.lead_id = g.lead_id
-    WHERE g.campaign_id = s.id AND g.reason = 'goal_reached' AND e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
-) g
-CROSS JOIN LATERAL (
-    SELECT count(DISTINCT e.lead_id) AS replied
-    FROM lead_replies r
-    JOIN campaign_enrolments e ON e.lead_id = r.lead_id AND e.broker_id = r.broker_id
-    WHERE e.campaign_id = s.id AND r.kind = 'reply' AND r.received_at >= e.enrolled_at
-      AND e.enrolled_at >= s.t0 AND e.enrolled_at < s.t1
-) r
+LEFT JOIN cohort e ON e.campaign_id = s.id
+LEFT JOIN goals g ON g.campaign_id = s.id
+LEFT JOIN replies r ON r.campaign_id = s.id
 ORDER BY s.broker_id, s.id
