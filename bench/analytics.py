@@ -5,8 +5,9 @@
 log rows over 30 days (what a month of the benchmark's runs writes), 2 % goals, 6,000 replies, 300,000
 delivery receipts; ANALYZE and VACUUM (what autovacuum does to an append-only table). Then, median of
 ``--repeat`` runs each: every SQL statement of the page's endpoints (for an admin of 3 brokers and of all 50),
-the HTTP answers of the admin API served by uvicorn on 127.0.0.1, and the engine's log writes with the new
-index against the one it replaced (``write_logs`` of 2,000-row batches).
+the HTTP answers of the admin API served by uvicorn on 127.0.0.1; then the write cost: the engine's log writes
+with the new index against the one it replaced (``write_logs`` of 2,000-row batches), and enrolment writes with
+and without an enrolment index the page could have used (why it does not).
 """
 
 from __future__ import annotations
