@@ -29,8 +29,10 @@ SCRIPT = textwrap.dedent(
     ours = [a for a in apps if a["name"] == "Campaign admin API"]
     app = ours[0]["app"]
     paths = sorted(r.path for r in app.routes if r.path.startswith("/campaigns"))
+    views = [v for p in plugins_manager.get_plugin_info(["name", "external_views"]) if p["name"] == "campaigns_api"
+             for v in p["external_views"]]
     print("RESULT " + json.dumps({"count": len(ours), "url_prefix": ours[0]["url_prefix"], "paths": paths,
-                                  "class": type(app).__name__}))
+                                  "class": type(app).__name__, "views": views}, default=str))
     """
 )
 
@@ -46,6 +48,10 @@ def test_airflow_loads_the_plugin_without_touching_the_database(airflow_home):
     assert result["count"] == 1 and result["class"] == "FastAPI"
     assert result["url_prefix"] == "/api/v1"
     assert "/campaigns" in result["paths"] and "/campaigns/{campaign_id}/apply-to-lead/{lead_id}" in result["paths"]
+    # the Campaigns page in Airflow's navigation, served by the same app (tests/api/test_campaigns_page.py opens it)
+    [view] = result["views"]
+    assert (view["name"], view["href"], view["url_route"], view["destination"]) == (
+        "Campaigns", "/api/v1/analytics/ui/", "campaigns", "nav")
 
 
 def test_api_v1_is_not_a_reserved_airflow_prefix():

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from include.campaigns.infra.paths import PROJECT_ROOT
-from tests.api.test_airflow_server import AIRFLOW, api_server
+from tests.support.airflow_server import AIRFLOW, api_server
 from tests.api.test_docs_offline import assert_docs_self_contained
 from tests.support.readme import readme_block
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from include.campaigns.api.analytics_page import install_page
 from include.campaigns.api.auth import TokenValidator, airflow_token_validator
 from include.campaigns.api.dagruns import DAG_ID, AirflowDagRunTrigger, DagRunTrigger
 from include.campaigns.api.deps import EngineHolder
@@ -43,5 +44,6 @@ def create_app(*, prefix: str = API_PREFIX, engine: Engine | Callable[[], Engine
     for router in ROUTERS:
         app.include_router(router, prefix=prefix)
     install_docs(app, prefix)  # Swagger UI with local assets (the default page loads them from a CDN)
+    install_page(app, prefix)  # the Campaigns page of the Airflow UI
     install_error_handlers(app)
     return app

@@ -1,7 +1,8 @@
 """What every route depends on: the campaign database and the authenticated caller.
 
 The caller must send an Airflow JWT (``Authorization: Bearer <token>``, or the ``_token`` cookie the Airflow UI
-sets after login), be an Airflow admin, and administer at least one broker (``broker_admins``).
+sets after login), be an Airflow admin (the analytics endpoints: any Airflow user), and administer at least one
+broker (``broker_admins``).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ bearer = HTTPBearer(
     description="An Airflow JWT: POST /auth/token on the Airflow API server with an admin's username and password.")
 
 
-async def current_admin(request: Request,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Admin:
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None, *,
+                  admins_only: bool) -> Admin:
     token = credentials.credentials if credentials else request.cookies.get(COOKIE_NAME_JWT_TOKEN)
     if not token:
         raise HttpError(status.HTTP_401_UNAUTHORIZED,
@@ -81,7 +82,7 @@ async def current_admin(request: Request,
         raise HttpError(status.HTTP_401_UNAUTHORIZED, str(exc) or "invalid token") from None
     if not isinstance(principal, Principal):
         raise TypeError(f"the token validator returned {type(principal).__name__}, not a Principal")
-    if not principal.is_admin:
+    if admins_only and not principal.is_admin:
         raise HttpError(status.HTTP_403_FORBIDDEN, f"user {principal.username!r} is not an Airflow admin")
 
     def lookup() -> frozenset[int]:
@@ -95,7 +96,21 @@ async def current_admin(request: Request,
     return Admin(principal.username, brokers)
 
 
+async def current_admin(request: Request,
+                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Admin:
+    """An Airflow admin, with the brokers they administer (every write and read of the admin API)."""
+    return await _caller(request, credentials, admins_only=True)
+
+
+async def current_reader(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Admin:
+    """Any logged-in Airflow user (any role), with the brokers granted to them: the analytics read-only
+    endpoints, which the Campaigns page of the Airflow UI calls with the UI's own cookie."""
+    return await _caller(request, credentials, admins_only=False)
+
+
 AdminDep = Annotated[Admin, Depends(current_admin)]
+ReaderDep = Annotated[Admin, Depends(current_reader)]
 
 
 def engine_of(request: Request) -> Engine:

