@@ -365,6 +365,8 @@ def test_openapi_is_served_and_describes_the_endpoints(client):
         f"{API}/campaigns/{{campaign_id}}/enrolments/{{lead_id}}/retry", f"{API}/campaigns/{{campaign_id}}/preview",
         f"{API}/brokers/{{broker_id}}/frequency-caps",
         f"{API}/webhooks/twilio/status", f"{API}/webhooks/twilio/inbound", f"{API}/unsubscribe/{{token}}",
+        f"{API}/analytics/campaigns", f"{API}/analytics/campaigns.csv", f"{API}/analytics/campaigns/{{campaign_id}}",
+        f"{API}/analytics/campaigns/{{campaign_id}}/{{part}}.csv",
     }
     assert set(paths[f"{API}/campaigns"]["post"]["responses"]) >= {"201", "401", "403", "422"}
     assert paths[f"{API}/campaigns"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/CampaignOut")

@@ -7,7 +7,7 @@
     campaigns demo load --leads N [--reference-time ISO|now]   deterministic demo data
     campaigns airflow password [USER]       the local Airflow login's password (simple auth manager)
     campaigns stats                         the campaign statistics
-    campaigns admins grant|revoke|list      which Airflow user administers which broker (admin API)
+    campaigns admins grant|revoke|list      which Airflow user administers which broker (admin API, Campaigns page)
     campaigns analysts grant|revoke|list    analysts' read-only database logins (role campaigns_analyst)
     campaigns analysts psql NAME [ARGS...]  psql as that analyst
     campaigns api serve [--port P]          the admin API alone (uvicorn)
@@ -220,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     af.add_argument("user", nargs="?", default="admin")
     af.set_defaults(func=_airflow)
 
-    admins = sub.add_parser("admins", help="which Airflow user administers which broker through the admin API")
+    admins = sub.add_parser("admins", help="which Airflow user administers which broker through the admin API "
+                                           "(and sees on the Campaigns page)")
     admins_sub = admins.add_subparsers(dest="action", required=True)
     grant = admins_sub.add_parser("grant", help="let an Airflow user administer brokers")
     grant.add_argument("username")
