@@ -127,7 +127,8 @@ def test_a_crash_between_snapshot_and_validation(server, own, fast_retries, run_
         from sqlalchemy import text
 
         c.execute(text("UPDATE leads SET phone = '55-BROKEN', updated_at = :t WHERE id = 1"), {"t": hours(0.5)})
-    with OnStatement(own, r"FROM run_leads\s+WHERE run_id = \S+\s+AND NOT rejected",
+    # validation's first statement through SQLAlchemy, right after it read the staged leads with COPY
+    with OnStatement(own, r"FROM pipeline_stages\s+WHERE broker_id = ANY",
                      lambda: server.restart("immediate"), when="before") as hook:
         assert run_dag(hours(1)).state == "success"
     assert hook.fired == 1

@@ -71,8 +71,8 @@ def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any
 
 def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
-    claimed = fetch_tuples(conn, SQL.source("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
-                                                             "run_at": run.run_at})
+    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
+                                                "run_at": run.run_at}).all()
     enrolments = [Enrolment(campaign_id, lead_id, last_step_number, last_step_at or enrolled_at, contacts_made,
                             quiet=bool(quiet))
                   for campaign_id, lead_id, enrolled_at, last_step_number, last_step_at, contacts_made, quiet in claimed]
