@@ -22,8 +22,8 @@ _CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campa
 _STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
           "FROM campaign_steps WHERE campaign_id = ANY(:ids) ORDER BY campaign_id, step_number")
 _BY_ID = "SELECT * FROM {table} WHERE id = ANY(%(ids)s)"
-_BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments WHERE agent_id = ANY(%(ids)s) AND ends_at > %(since)s "
-         "ORDER BY agent_id, starts_at")
+_BUSY = ("SELECT agent_id, starts_at, ends_at FROM appointments "
+         "WHERE agent_id = ANY(%(ids)s) AND ends_at > %(since)s ORDER BY agent_id, starts_at")
 
 
 @dataclass
@@ -73,9 +73,8 @@ def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
     claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
                                                 "run_at": run.run_at}).all()
-    enrolments = [Enrolment(campaign_id, lead_id, last_step_number, last_step_at or enrolled_at, contacts_made,
-                            quiet=bool(quiet))
-                  for campaign_id, lead_id, enrolled_at, last_step_number, last_step_at, contacts_made, quiet in claimed]
+    enrolments = [Enrolment(campaign_id, lead_id, last_step, last_step_at or enrolled_at, contacts, quiet=bool(quiet))
+                  for campaign_id, lead_id, enrolled_at, last_step, last_step_at, contacts, quiet in claimed]
     campaign_ids = sorted({e.campaign_id for e in enrolments})
     campaigns = _rows(conn, _CAMPAIGNS, campaign_ids)
     steps: dict[int, dict[int, Step]] = defaultdict(dict)

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from typing import TYPE_CHECKING, Any
 
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.sql.elements import TextClause
 
@@ -92,7 +92,8 @@ class SqlFolder:
         return _statement(self.path / f"{name}.sql")
 
     def source(self, name: str) -> str:
-        """The text of ``sql/name.sql`` as it is, for psycopg itself (psycopg placeholders, e.g. for COPY; a comment must not contain one)."""
+        """The text of ``sql/name.sql`` as it is, for psycopg itself (its placeholders, e.g. for COPY; a comment
+        must not contain one)."""
         return _source(self.path / f"{name}.sql")
 
     def templated(self, name: str, **fragments: str) -> TextClause:
@@ -120,7 +121,7 @@ def _templated(path: Path, fragments: tuple[tuple[str, str], ...]) -> TextClause
 
 @functools.cache
 def _statement(path: Path) -> TextClause:
-    return text(path.read_text())
+    return text(_source(path))
 
 
 def sql_list(values) -> str:
@@ -131,9 +132,7 @@ def sql_list(values) -> str:
 def fetch_dicts(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows as dicts, read by psycopg itself in the connection's transaction (``%(name)s`` placeholders):
     many times cheaper per row than SQLAlchemy's mappings, for the loads of the chunk executor."""
-    with conn.connection.driver_connection.cursor(row_factory=dict_row) as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
+    return _fetch(conn, sql, params, dict_row)
 
 
 COPY_NULL = "\x01"  # the NULL marker of ``copy_frame``: unlike '' or \\N, no CRM value is this one character
@@ -166,7 +165,11 @@ def copy_frame(conn: Connection, query: str, params: Mapping[str, Any], *, numbe
 def fetch_tuples(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """Rows as plain tuples, read by psycopg itself (``%(name)s`` placeholders): for big loads whose rows are
     unpacked at once, where SQLAlchemy's per-row fetch costs more than the query."""
-    with conn.connection.driver_connection.cursor() as cur:
+    return _fetch(conn, sql, params, tuple_row)
+
+
+def _fetch(conn: Connection, sql: str, params: Mapping[str, Any], row_factory: Any) -> list[Any]:
+    with conn.connection.driver_connection.cursor(row_factory=row_factory) as cur:
         cur.execute(sql, params)
         return cur.fetchall()
 
