@@ -102,6 +102,10 @@ class Bench:
         with self.engine.begin() as c:
             for table in self.pristine:
                 c.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM bench.pristine_{table}")
+            # copying leads back wrote every lead to the change feed: back to the feed as prepared
+            c.exec_driver_sql("TRUNCATE lead_changes")
+            if "lead_changes" in self.pristine:
+                c.exec_driver_sql("INSERT INTO lead_changes SELECT * FROM bench.pristine_lead_changes")
             for table, column in c.exec_driver_sql(
                     "SELECT table_name, column_name FROM information_schema.columns "
                     "WHERE table_schema = 'public' AND is_identity = 'YES'").all():

@@ -102,3 +102,77 @@ def test_an_inactivity_threshold_crossed_without_any_change(crm):
     counts = sweep(crm, hours(12))
     assert counts["leads_staged"] == 9
     assert enrolled(crm) == [(cid, lead) for lead in range(1, 11)]
+
+
+def feed(engine) -> list[int]:
+    with engine.connect() as c:
+        return [r[0] for r in c.execute(text("SELECT lead_id FROM lead_changes ORDER BY change_id"))]
+
+
+def test_a_write_that_changes_nothing_read_is_read_from_the_feed_and_not_staged(crm):
+    score_campaign(crm)
+    sweep(crm, T0)
+    assert feed(crm) == []                                  # the sweep consumed what it read
+    update_lead(crm, 3, full_name="Otra Persona")           # nothing a trigger or validation reads
+    assert feed(crm) == [3]
+    counts = sweep(crm, hours(1))
+    assert counts["lead_changes_read"] == 1 and counts["leads_staged"] == 0 and feed(crm) == []
+
+
+def test_a_write_committed_during_a_sweep_is_read_by_the_next_one(crm):
+    cid = score_campaign(crm)
+    run = RunContext(f"scheduled__{T0.isoformat()}", T0)
+    start_run(crm, run)
+    snapshot_leads(crm, run)
+    update_lead(crm, 3, score=97)                          # commits after the sweep read the feed
+    evaluate_triggers(crm, run)
+    enrol_leads(crm, run)
+    plan_due_steps(crm, run)
+    finish_run(crm, run)
+    assert (cid, 3) not in enrolled(crm) and feed(crm) == [3]
+    counts = sweep(crm, hours(1))
+    assert counts["leads_staged"] == 1 and (cid, 3) in enrolled(crm) and feed(crm) == []
+
+
+def test_writes_that_skip_ordinary_triggers_are_still_recorded(crm):
+    """A logical-replication apply worker runs as session_replication_role = replica."""
+    cid = score_campaign(crm)
+    sweep(crm, T0)
+    with crm.begin() as c:
+        c.execute(text("SET LOCAL session_replication_role = replica"))
+        c.execute(text("UPDATE leads SET score = 99 WHERE id = 1"))
+        c.execute(text("INSERT INTO leads (id, broker_id, full_name, stage, score) VALUES (99, 1, 'Nueva', 'new', 91)"))
+    assert sorted(feed(crm)) == [1, 99]
+    sweep(crm, hours(1))
+    assert {(cid, 1), (cid, 99)} <= set(enrolled(crm))
+
+
+def test_an_apply_leaves_the_feed_to_the_next_sweep(crm):
+    cid = score_campaign(crm)
+    sweep(crm, T0)
+    update_lead(crm, 2, score=98)
+    run = RunContext("manual__apply", hours(1), campaign_id=cid, lead_id=2)
+    start_run(crm, run)
+    assert snapshot_leads(crm, run)["leads_staged"] == 1
+    evaluate_triggers(crm, run)
+    enrol_leads(crm, run)
+    finish_run(crm, run)
+    assert (cid, 2) in enrolled(crm) and feed(crm) == [2]
+    assert sweep(crm, hours(2))["leads_staged"] == 1 and feed(crm) == []
+
+
+@pytest.mark.parametrize("breakage", ["DISABLE TRIGGER leads_record_updates", "ENABLE TRIGGER leads_record_inserts"])
+def test_a_sweep_refuses_to_run_on_a_broken_feed(crm, breakage):
+    from include.campaigns.engine.snapshot import ChangeFeedBroken
+
+    with crm.begin() as c:
+        c.execute(text(f"ALTER TABLE leads {breakage}"))
+    try:
+        run = RunContext(f"scheduled__{T0.isoformat()}", T0)
+        start_run(crm, run)
+        with pytest.raises(ChangeFeedBroken, match=breakage.split()[-1]):
+            snapshot_leads(crm, run)
+    finally:
+        with crm.begin() as c:
+            c.execute(text("ALTER TABLE leads ENABLE ALWAYS TRIGGER leads_record_inserts"))
+            c.execute(text("ALTER TABLE leads ENABLE ALWAYS TRIGGER leads_record_updates"))

@@ -31,6 +31,7 @@ def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine
         DropPoint(r"INSERT INTO lead_rejects", label="validate_snapshot: before keeping the rejects"),
         DropPoint(r"DELETE FROM run_trigger_matches", label="evaluate_triggers: before storing matches"),
         DropPoint(r"INSERT INTO campaign_enrolments", when="after", label="enrol_leads: after enrolling"),
+        DropPoint(r"DELETE FROM lead_changes", when="after", label="enrol_leads: after consuming the change feed"),
         DropPoint(r"INSERT INTO run_plan", when="after", label="plan_due_steps: after planning"),
         DropPoint(CLAIM, label="execute_chunk: claiming the chunk"),
         DropPoint(r"INSERT INTO outbound_messages", when="after", label="sandbox provider: recording the sends"),
@@ -46,9 +47,9 @@ def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine
     assert run.state == "success", task_states(run)
     tries = task_tries(run)
     assert tries["start_run"] == 1
-    for task in ("snapshot_leads", "validate_snapshot", "evaluate_triggers", "enrol_leads", "plan_due_steps",
-                 "finish_run"):
+    for task in ("snapshot_leads", "validate_snapshot", "evaluate_triggers", "plan_due_steps", "finish_run"):
         assert tries[task] == 2, (task, tries)
+    assert tries["enrol_leads"] == 3, tries  # after enrolling, after consuming the change feed
     assert tries["execute_chunk[0]"] == 6, tries  # claim, logs, cursors, stage, commit: 5 failures, then success
 
     assert log_counter(engine, cid) == {(1, "SENT", None): 6, (2, "SENT", None): 6, (3, "SENT", None): 6,

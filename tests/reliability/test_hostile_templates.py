@@ -6,6 +6,7 @@ thread alike -- and the rest of the run goes on.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,3 +163,36 @@ def test_a_hostile_template_fails_its_step_only_in_a_real_run(engine, run_dag, i
     assert elapsed < 40, elapsed
     FAULTS.add("hostile_templates_in_dag_run", len(hostile))
     invariants(at=T0)
+
+
+def test_a_garbage_collection_during_a_render_is_not_the_templates_time():
+    """A full collection of a big process's heap can take more than the budget; it happens in whichever thread
+    allocates, often a rendering one. The watchdog leaves that time out (the template did not spend it)."""
+    from include.campaigns.templates.watchdog import RenderTimeout
+
+    interrupted: list[bool] = []
+
+    def slow_collection(phase, info):  # stands in for a collection of a heap of millions of objects
+        if phase != "start":
+            return
+        try:
+            spent = time.thread_time()
+            while time.thread_time() - spent < RENDER_TIME_BUDGET_SECONDS * 1.6:
+                pass
+        except RenderTimeout:
+            interrupted.append(True)
+            raise
+
+    class Collects:
+        @property
+        def value(self):
+            gc.collect()
+            return "ok"
+
+    gc.callbacks.append(slow_collection)
+    try:
+        assert render("{{ slow.value }} {{ lead.first_name }}", {**CTX, "slow": Collects()}) == "ok Ana"
+    finally:
+        gc.callbacks.remove(slow_collection)
+    assert interrupted == []
+    assert "exceeded the render time budget" in failure(LOOPS[0])  # the template's own time still counts

@@ -24,7 +24,9 @@ def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
             analyze(conn, "campaign_enrolments")
         counts: dict[str, Any] = {"enrolled": enrolled}
         if run.mode == "sweep":
-            counts["snapshots_advanced"] = conn.execute(SQL("advance_snapshots"), params).rowcount
+            counts["snapshots_advanced"] = (conn.execute(SQL("insert_snapshots"), params).rowcount
+                                            + conn.execute(SQL("update_snapshots"), params).rowcount)
+            conn.execute(SQL("consume_lead_changes"), params)
             conn.execute(SQL("record_pipelines"), params)
             conn.execute(SQL("record_sweep"), params)
         else:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.engine.run import RunContext, record_counts
 
-SCRATCH_TABLES = ("run_leads", "run_trigger_matches", "run_plan", "run_pipelines")
+SCRATCH_TABLES = ("run_leads", "run_trigger_matches", "run_plan", "run_pipelines", "run_lead_changes")
 
 
 def finish_run(engine: Engine, run: RunContext) -> dict[str, Any]:

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from include.campaigns import triggers
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, analyze
+from include.campaigns.infra.database import SqlFolder, analyze, temp_table
 
 SQL = SqlFolder(__file__)
 ANALYZE_AFTER = 5_000  # rows bulk-loaded in a run after which the planner needs fresh statistics
+WANTED_TABLE = "tmp_wanted_leads"
+FEED_TRIGGERS = ("leads_record_inserts", "leads_record_updates")
 
 
-def stage_leads_sql():
+class ChangeFeedBroken(RuntimeError):
+    """The triggers that record writes to leads are missing or not ENABLE ALWAYS: a sweep would miss changes."""
+
+
+def check_change_feed(conn: Connection) -> None:
+    states = dict(conn.execute(SQL("change_feed_triggers")).all())
+    broken = [f"{name} ({'missing' if name not in states else 'enabled=' + states[name]})"
+              for name in FEED_TRIGGERS if states.get(name) != "A"]
+    if broken:
+        raise ChangeFeedBroken(f"the change feed on leads is broken: {', '.join(broken)}; sweeps would miss "
+                               "changed leads. Re-create them with migration 0014_lead_change_feed.sql "
+                               "(ALTER TABLE leads ENABLE ALWAYS TRIGGER ...)")
+
+
+def wanted_leads_sql():
     after, upto = triggers.activity_window_sql()
-    return SQL.templated("stage_leads", automatic_types=triggers.automatic_sql(), window_after=after,
+    return SQL.templated("wanted_leads", automatic_types=triggers.automatic_sql(), window_after=after,
                          window_upto=upto)
 
 
@@ -24,11 +40,23 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     """Stage the leads that can trigger something new (sweep), or the one lead (apply)."""
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_leads WHERE run_id = :r"), {"r": run.run_id})
-        staged = conn.execute(stage_leads_sql(),
-                              {"run_id": run.run_id, "lead_id": run.lead_id, "run_at": run.run_at}).rowcount
+        counts: dict[str, Any] = {}
+        if run.mode == "sweep":  # an apply reads its one lead and leaves the feed to the next sweep
+            check_change_feed(conn)
+            conn.execute(text("DELETE FROM run_lead_changes WHERE run_id = :r"), {"r": run.run_id})
+            counts["lead_changes_read"] = conn.execute(SQL("read_lead_changes"), {"run_id": run.run_id}).rowcount
+            if counts["lead_changes_read"] > ANALYZE_AFTER:
+                analyze(conn, "run_lead_changes")
+                analyze(conn, "lead_changes")
+        # which leads, then their rows: the planner sees how many before it chooses how to read them
+        temp_table(conn, WANTED_TABLE, "lead_id bigint PRIMARY KEY")
+        params = {"run_id": run.run_id, "lead_id": run.lead_id, "run_at": run.run_at}
+        if conn.execute(wanted_leads_sql(), params).rowcount > ANALYZE_AFTER:
+            analyze(conn, WANTED_TABLE)
+        staged = conn.execute(SQL("stage_leads"), params).rowcount
         if run.mode == "apply" and staged == 0:
             raise LookupError(f"lead {run.lead_id} disappeared before the run could read it")
-        counts = {"leads_staged": staged}
+        counts["leads_staged"] = staged
         record_counts(conn, run.run_id, counts)
         if staged > ANALYZE_AFTER:
             analyze(conn, "run_leads")

@@ -13,7 +13,7 @@ DATA_TABLES = (
     "campaign_stats", "campaign_enrolments", "lead_snapshots", "lead_rejects", "run_leads",
     "run_trigger_matches", "run_plan", "pipeline_runs", "outbound_messages", "appointments",
     "lead_stage_history", "sweep_state", "campaign_evaluations", "pipeline_stages", "pipeline_evaluations",
-    "run_pipelines", "frequency_caps", "message_deliveries", "lead_replies",
+    "run_pipelines", "frequency_caps", "message_deliveries", "lead_replies", "lead_changes", "run_lead_changes",
 )
 
 

@@ -7,8 +7,8 @@ zones. GX map expectations skip nulls, so "present and valid" needs an explicit 
 broker_id) while "valid when present" (email, phone, activity, time zone) needs none.
 
 Adding a rule = adding an entry. A column it names that ``sql/staged_leads.sql`` does not select yet must be
-added there and to the snapshot (``engine/sql/advance_snapshots.sql``), which is what lets an unchanged row
-that was set aside cost nothing in later runs.
+added there and to the snapshot (``engine/sql/insert_snapshots.sql`` and ``update_snapshots.sql``), which is
+what lets an unchanged row that was set aside cost nothing in later runs.
 """
 
 from __future__ import annotations

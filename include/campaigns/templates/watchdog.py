@@ -3,13 +3,16 @@
 It raises an exception *in the rendering thread* (``PyThreadState_SetAsyncExc``): unlike ``SIGALRM``, which
 only reaches the main thread and would clobber the alarm Airflow uses for ``execution_timeout``, this works
 in any thread. The budget is CPU time of the rendering thread (a busy machine does not turn a slow start
-into a failure), with a wall-clock backstop. Its limit: an exception is delivered between two bytecodes,
+into a failure), minus the garbage collections that ran in it (a collection of the whole process's heap is not
+the template's work, and at a few hundred thousand objects it alone can take half a second), with a
+wall-clock backstop. Its limit: an exception is delivered between two bytecodes,
 so a single long C call cannot be interrupted -- which is what the size budget is for.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import threading
 import time
@@ -40,32 +43,46 @@ class _Arm:
     """One thread's render clock, made once per thread and restarted by every render (no allocation, no
     global lock on the hot path); its own lock makes firing and disarming exclusive."""
 
-    __slots__ = ("thread_id", "clock", "lock", "active", "cpu_start", "cpu_budget", "wall_deadline", "fired")
+    __slots__ = ("thread_id", "clock", "lock", "active", "cpu_start", "cpu_budget", "wall_deadline", "fired",
+                 "gc_started", "gc_seconds")
 
     def __init__(self, thread_id: int) -> None:
         self.thread_id = thread_id
         self.clock = _cpu_clock(thread_id)
         self.lock = threading.Lock()
         self.active = self.fired = False
-        self.cpu_start = self.cpu_budget = self.wall_deadline = 0.0
+        self.cpu_start = self.cpu_budget = self.wall_deadline = self.gc_seconds = 0.0
+        self.gc_started: float | None = None
 
     def start(self, cpu_budget: float, wall_limit: float) -> None:
         with self.lock:
             self.cpu_start = time.clock_gettime(self.clock) if self.clock is not None else 0.0
             self.cpu_budget = cpu_budget
             self.wall_deadline = time.monotonic() + wall_limit
+            self.gc_seconds, self.gc_started = 0.0, None
             self.fired = False
             self.active = True
 
     def expired(self) -> bool:
         if time.monotonic() >= self.wall_deadline:
             return True
-        if self.clock is None:
+        if self.clock is None or self.gc_started is not None:  # not during a collection: judged after it
             return False
         try:
-            return time.clock_gettime(self.clock) - self.cpu_start >= self.cpu_budget
+            return time.clock_gettime(self.clock) - self.cpu_start - self.gc_seconds >= self.cpu_budget
         except OSError:
             return False
+
+    def collection(self, phase: str) -> None:
+        """Called in this thread when a garbage collection starts or stops during a render."""
+        if self.clock is None:
+            return
+        now = time.clock_gettime(self.clock)
+        if phase == "start":
+            self.gc_started = now
+        elif self.gc_started is not None:
+            self.gc_seconds += now - self.gc_started
+            self.gc_started = None
 
 
 class _Watchdog:
@@ -120,6 +137,15 @@ _WATCHDOG = _Watchdog()
 
 def watchdog() -> _Watchdog:
     return _WATCHDOG
+
+
+def _on_collection(phase: str, info: dict) -> None:  # runs in the thread whose allocation started the collection
+    arm = getattr(_WATCHDOG._local, "arm", None)
+    if arm is not None and arm.active:
+        arm.collection(phase)
+
+
+gc.callbacks.insert(0, _on_collection)  # first at "start", so other callbacks' time counts as the collection's
 
 
 def _reset_after_fork() -> None:  # the watchdog thread does not survive a fork; start afresh in the child

@@ -7,31 +7,45 @@
 --   * whose lead is in one of the campaign's goal stages (the enrolment ends, whether a step is due or not).
 -- Leads currently set aside by validation wait until they are valid again: in a sweep, the snapshot (already
 -- advanced by enrol_leads) says which; an apply goes by its own validation.
-WITH candidates AS (
-    SELECT e.campaign_id, e.lead_id, next_step.action AS next_action, c.quiet_hours, c.broker_id,
-           c.max_contacts IS NOT NULL AND e.contacts_made >= c.max_contacts AS at_max_contacts
-    FROM campaign_enrolments e
-    JOIN campaigns c ON c.id = e.campaign_id AND c.status = 'ACTIVE'
-    JOIN LATERAL (
-        SELECT s.delay_hours, s.action
-        FROM campaign_steps s
-        WHERE s.campaign_id = e.campaign_id AND s.step_number > e.last_step_number
-        ORDER BY s.step_number
-        LIMIT 1
-    ) next_step ON true
-    WHERE e.status = 'ACTIVE'
-      AND coalesce(e.last_step_at, e.enrolled_at) + next_step.delay_hours * interval '1 hour' <= :run_at
-      AND (CAST(:campaign_id AS bigint) IS NULL
-           OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
-    UNION
-    SELECT e.campaign_id, e.lead_id, NULL, NULL, c.broker_id, false
+WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of the step before it
+    SELECT s.campaign_id, s.step_number, s.delay_hours, s.action, c.quiet_hours, c.broker_id, c.max_contacts,
+           lag(s.step_number) OVER (PARTITION BY s.campaign_id ORDER BY s.step_number) AS previous_number
+    FROM campaign_steps s
+    JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'ACTIVE'
+), goal_stages AS (
+    SELECT c.id AS campaign_id, c.broker_id, g.stage
     FROM campaigns c
-    JOIN campaign_enrolments e ON e.campaign_id = c.id AND e.status = 'ACTIVE'
-    JOIN leads l ON l.id = e.lead_id
+    CROSS JOIN LATERAL jsonb_array_elements_text(c.goal->'stages') AS g(stage)
     WHERE c.status = 'ACTIVE' AND c.goal IS NOT NULL
-      AND l.stage IN (SELECT jsonb_array_elements_text(c.goal->'stages'))
+), goal_leads AS MATERIALIZED (  -- the leads in any goal stage, before they meet the enrolments
+    SELECT l.id, l.stage FROM leads l WHERE l.stage IN (SELECT stage FROM goal_stages)
+), candidates AS (
+    -- an enrolment's next step is the first after its last one: the step whose predecessor it has reached
+    -- (a hash join on the campaign, not a look-up per enrolment)
+    SELECT e.campaign_id, e.lead_id, w.may_wait, s.quiet_hours,
+           CASE WHEN w.may_wait  -- the lead's time zone, else its broker's: looked up only where it matters
+                THEN coalesce((SELECT l.timezone FROM leads l WHERE l.id = e.lead_id),
+                              (SELECT b.timezone FROM brokers b WHERE b.id = s.broker_id)) END AS timezone
+    FROM campaign_enrolments e
+    JOIN active_steps s ON s.campaign_id = e.campaign_id
+                       AND e.last_step_number < s.step_number
+                       AND e.last_step_number >= coalesce(s.previous_number, e.last_step_number)
+    -- a contact step of a campaign with quiet hours may have to wait, unless max_contacts stops the enrolment
+    -- first (that is logged now)
+    CROSS JOIN LATERAL (SELECT s.action IN ({{ contact_actions }}) AND s.quiet_hours IS NOT NULL
+                               AND NOT (s.max_contacts IS NOT NULL AND e.contacts_made >= s.max_contacts)
+                               AS may_wait) w
+    WHERE e.status = 'ACTIVE'
+      AND coalesce(e.last_step_at, e.enrolled_at) + s.delay_hours * interval '1 hour' <= :run_at
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
+    UNION ALL
+    SELECT e.campaign_id, e.lead_id, false, NULL, NULL
+    FROM goal_stages g
+    JOIN campaign_enrolments e ON e.campaign_id = g.campaign_id AND e.status = 'ACTIVE'
+    JOIN goal_leads l ON l.id = e.lead_id AND l.stage = g.stage
+    WHERE CAST(:campaign_id AS bigint) IS NULL
+       OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint))
 ), valid AS MATERIALIZED (  -- set-aside leads out first: their time zone may be one PostgreSQL refuses
     SELECT d.*
     FROM candidates d
@@ -44,11 +58,7 @@ WITH candidates AS (
 ), due AS (
     SELECT DISTINCT v.campaign_id, v.lead_id
     FROM valid v
-    LEFT JOIN leads l ON v.quiet_hours IS NOT NULL AND l.id = v.lead_id
-    LEFT JOIN brokers b ON v.quiet_hours IS NOT NULL AND b.id = v.broker_id
-    -- a contact step inside quiet hours waits (unless max_contacts stops the enrolment first: that is logged now)
-    WHERE NOT (v.next_action IN ({{ contact_actions }}) AND v.quiet_hours IS NOT NULL AND NOT v.at_max_contacts
-               AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), coalesce(l.timezone, b.timezone)))
+    WHERE NOT (v.may_wait AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), v.timezone))
 ), numbered AS (
     SELECT campaign_id, lead_id,
            dense_rank() OVER (ORDER BY lead_id) - 1 AS position,       -- per lead: its enrolments share a chunk
