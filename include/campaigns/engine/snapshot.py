@@ -21,7 +21,7 @@ class ChangeFeedBroken(RuntimeError):
 
 
 def check_change_feed(conn: Connection) -> None:
-    states = dict(conn.execute(SQL("change_feed_triggers")).all())
+    states = dict(conn.execute(SQL("change_feed_triggers"), {"names": list(FEED_TRIGGERS)}).all())
     broken = [f"{name} ({'missing' if name not in states else 'enabled=' + states[name]})"
               for name in FEED_TRIGGERS if states.get(name) != "A"]
     if broken:

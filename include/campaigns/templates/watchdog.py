@@ -3,10 +3,10 @@
 It raises an exception *in the rendering thread* (``PyThreadState_SetAsyncExc``): unlike ``SIGALRM``, which
 only reaches the main thread and would clobber the alarm Airflow uses for ``execution_timeout``, this works
 in any thread. The budget is CPU time of the rendering thread (a busy machine does not turn a slow start
-into a failure), minus the garbage collections that ran in it (a collection of the whole process's heap is not
-the template's work, and at a few hundred thousand objects it alone can take half a second), with a
-wall-clock backstop. Its limit: an exception is delivered between two bytecodes,
-so a single long C call cannot be interrupted -- which is what the size budget is for.
+into a failure), minus the garbage collections that ran in it (a collection of a big process's heap is not
+the template's work, and can take longer than the budget), with a wall-clock backstop. Its limit: an
+exception is delivered between two bytecodes, so a single long C call cannot be interrupted -- which is what
+the size budget is for.
 """
 
 from __future__ import annotations

@@ -2,4 +2,4 @@
 SELECT t.tgname, t.tgenabled
 FROM pg_trigger t
 WHERE t.tgrelid = to_regclass('leads')
-  AND t.tgname IN ('leads_record_inserts', 'leads_record_updates')
+  AND t.tgname = ANY(:names)

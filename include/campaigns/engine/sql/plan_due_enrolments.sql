@@ -13,7 +13,7 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
     FROM campaign_steps s
     JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'ACTIVE'
 ), goal_stages AS (
-    SELECT c.id AS campaign_id, c.broker_id, g.stage
+    SELECT c.id AS campaign_id, g.stage
     FROM campaigns c
     CROSS JOIN LATERAL jsonb_array_elements_text(c.goal->'stages') AS g(stage)
     WHERE c.status = 'ACTIVE' AND c.goal IS NOT NULL
