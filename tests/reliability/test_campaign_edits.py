@@ -20,7 +20,7 @@ from tests.support.faults import FAULTS, OnStatement
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CLAIM = r"FOR UPDATE OF e SKIP LOCKED"
+CLAIM = r"FOR UPDATE SKIP LOCKED"
 SEND = {"action": "send_message", "message_template_id": 10}
 
 

@@ -17,7 +17,7 @@ from tests.support.faults import DropConnection, DropPoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CLAIM = r"FOR UPDATE OF e SKIP LOCKED"
+CLAIM = r"FOR UPDATE SKIP LOCKED"
 
 
 def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine, fast_retries, run_dag, admin_uri,

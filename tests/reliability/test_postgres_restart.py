@@ -28,7 +28,7 @@ from tests.support.faults import FAULTS, OnStatement
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CLAIM = r"FOR UPDATE OF e SKIP LOCKED"
+CLAIM = r"FOR UPDATE SKIP LOCKED"
 
 
 class OwnServer:

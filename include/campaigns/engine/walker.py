@@ -169,7 +169,7 @@ class ChunkWalker:
             if problem:
                 self._done(e, step, Done("FAILED", f"{problem} (in the step's conditions)"))
                 return None
-        if not conditions_met(step.conditions, lead_facts(lead, self.run.run_at)):
+        if step.conditions and not conditions_met(step.conditions, lead_facts(lead, self.run.run_at)):
             self._done(e, step, Done("SKIPPED", v.CONDITION_NOT_MET))
             return None
         if action.contact and lead["do_not_contact"]:

@@ -1,5 +1,6 @@
 -- The enrolments this run executes, spread over chunks of about equal numbers of leads in one pass (all the
--- enrolments of a lead in the same chunk, so one transaction sees a lead's stage moves and sends in order):
+-- enrolments of a lead in the same chunk, so one transaction sees a lead's stage moves and sends in order; the
+-- leads of one agent together, so concurrent chunks rarely book for the same agent):
 -- chunks = clamp(ceil(leads / :min_chunk_size), 1, :max_chunks). Only ACTIVE enrolments of ACTIVE campaigns:
 --   * whose next step is due at the run time: (last execution, or enrolment) + delay <= run_at -- unless it is
 --     a contact step and the run time is inside the campaign's quiet hours in the lead's time zone (deferred:
@@ -60,10 +61,13 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
     FROM valid v
     WHERE NOT (v.may_wait AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), v.timezone))
 ), numbered AS (
-    SELECT campaign_id, lead_id,
-           dense_rank() OVER (ORDER BY lead_id) - 1 AS position,       -- per lead: its enrolments share a chunk
+    -- per lead: its enrolments share a chunk; leads in the order of their assigned agent, so an agent's
+    -- bookings fall in one chunk (two at a boundary) and parallel chunks do not queue on each other's agent locks
+    SELECT d.campaign_id, d.lead_id,
+           dense_rank() OVER (ORDER BY l.assigned_agent_id NULLS LAST, d.lead_id) - 1 AS position,
            (SELECT count(DISTINCT lead_id) FROM due) AS total
-    FROM due
+    FROM due d
+    LEFT JOIN leads l ON l.id = d.lead_id
 )
 INSERT INTO run_plan (run_id, chunk_no, campaign_id, lead_id)
 SELECT :run_id,
