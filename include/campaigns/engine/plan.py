@@ -24,9 +24,10 @@ def plan_due_steps(engine: Engine, run: RunContext, settings: EngineSettings | N
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM run_plan WHERE run_id = :r"), {"r": run.run_id})
         due = conn.execute(plan_sql(), params).rowcount
-        chunks = conn.execute(text("SELECT count(DISTINCT chunk_no) FROM run_plan WHERE run_id = :r"),
-                              {"r": run.run_id}).scalar_one()
+        # the numbers in use: an agent's leads placed together can leave a number unused
+        chunks = list(conn.execute(text("SELECT DISTINCT chunk_no FROM run_plan WHERE run_id = :r ORDER BY 1"),
+                                   {"r": run.run_id}).scalars())
         if due > ANALYZE_AFTER:
             analyze(conn, "run_plan")
-        record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": chunks})
-    return list(range(chunks))
+        record_counts(conn, run.run_id, {"enrolments_due": due, "chunks": len(chunks)})
+    return chunks

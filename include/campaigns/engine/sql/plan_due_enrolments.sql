@@ -1,6 +1,6 @@
 -- The enrolments this run executes, spread over chunks of about equal numbers of leads in one pass (all the
 -- enrolments of a lead in the same chunk, so one transaction sees a lead's stage moves and sends in order; the
--- leads of one agent together, so concurrent chunks rarely book for the same agent):
+-- leads of one agent in one chunk, so chunks running side by side do not book for the same agent):
 -- chunks = clamp(ceil(leads / :min_chunk_size), 1, :max_chunks). Only ACTIVE enrolments of ACTIVE campaigns:
 --   * whose next step is due at the run time: (last execution, or enrolment) + delay <= run_at -- unless it is
 --     a contact step and the run time is inside the campaign's quiet hours in the lead's time zone (deferred:
@@ -61,18 +61,28 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
     FROM valid v
     WHERE NOT (v.may_wait AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), v.timezone))
 ), numbered AS (
-    -- per lead: its enrolments share a chunk; leads in the order of their assigned agent, so an agent's
-    -- bookings fall in one chunk (two at a boundary) and parallel chunks do not queue on each other's agent locks
-    SELECT d.campaign_id, d.lead_id,
+    -- per lead: its enrolments share a chunk (their position); leads in the order of their assigned agent
+    SELECT d.campaign_id, d.lead_id, l.assigned_agent_id AS agent_id,
            dense_rank() OVER (ORDER BY l.assigned_agent_id NULLS LAST, d.lead_id) - 1 AS position,
-           (SELECT count(DISTINCT lead_id) FROM due) AS total
+           count(*) OVER (PARTITION BY l.assigned_agent_id) AS agent_enrolments,
+           count(*) OVER () AS enrolments
     FROM due d
     LEFT JOIN leads l ON l.id = d.lead_id
+), sized AS (
+    SELECT n.*, t.total, greatest(1, least(CAST(:max_chunks AS int),
+                                           CAST(ceil(t.total / CAST(:min_chunk_size AS numeric)) AS int))) AS chunks
+    FROM numbered n
+    CROSS JOIN (SELECT count(DISTINCT lead_id) AS total FROM due) t
+), placed AS (
+    -- an agent's leads go where its first lead goes, so two chunks running side by side do not queue on each
+    -- other's agent locks -- unless the agent has more than a quarter of a chunk's share (then its leads stay
+    -- spread, and chunks stay about equal)
+    SELECT campaign_id, lead_id, total, chunks,
+           CASE WHEN agent_id IS NULL OR agent_enrolments * 4 > enrolments / chunks THEN position
+                ELSE min(position) OVER (PARTITION BY agent_id) END AS position
+    FROM sized
 )
 INSERT INTO run_plan (run_id, chunk_no, campaign_id, lead_id)
-SELECT :run_id,
-       CAST(position * greatest(1, least(CAST(:max_chunks AS int),
-                                        CAST(ceil(total / CAST(:min_chunk_size AS numeric)) AS int))) / total AS int),
-       campaign_id, lead_id
-FROM numbered
+SELECT :run_id, CAST(position * chunks / total AS int), campaign_id, lead_id
+FROM placed
 ON CONFLICT DO NOTHING
