@@ -95,14 +95,13 @@ def test_an_agents_leads_share_a_chunk_and_every_due_step_runs(engine, world):
     for chunk in chunks:
         execute_chunk(engine, run, chunk)
     for cid in campaigns:
-        steps = [(lead, step) for lead, step, _a, status, _r, _t in logs(engine, cid) if step == 1]
-        assert sorted(lead for lead, _ in steps) == sorted(agent_of)  # each lead's first step, once
+        first_steps = [lead for lead, step, _a, _s, _r, _t in logs(engine, cid) if step == 1]
+        assert sorted(first_steps) == sorted(agent_of)  # each lead's first step, once
     with engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM run_plan WHERE run_id = :r"), {"r": run.run_id}).scalar() == 160
 
 
 def test_a_single_chunk_holds_everything(engine, world):
-    agent_of, _ = world
     run = RunContext("scheduled__one_chunk", T0)
     assert plan(engine, run, max_chunks=1) == [0]
     assert set(placement(engine, run.run_id).values()) == {0}

@@ -16,11 +16,10 @@ from sqlalchemy import text
 
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours, set_campaign_status
 from tests.reliability.world import log_counter, rows
-from tests.support.faults import FAULTS, OnStatement
+from tests.support.faults import CLAIM_STATEMENT, FAULTS, OnStatement
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CLAIM = r"FOR UPDATE SKIP LOCKED"
 SEND = {"action": "send_message", "message_template_id": 10}
 
 
@@ -68,8 +67,8 @@ def test_edits_and_pauses_while_leads_are_mid_way(engine, run_dag, invariants):
         SEND, {"action": "update_stage", "config": {"stage": "visit_scheduled"}}])
 
     # run 1: D is paused between the planning and the claim; G is paused just after the claim
-    with OnStatement(engine, CLAIM, lambda: pause(engine, paused_before_claim), when="before") as before, \
-            OnStatement(engine, CLAIM, lambda: pause(engine, paused_in_flight), when="after") as after:
+    with OnStatement(engine, CLAIM_STATEMENT, lambda: pause(engine, paused_before_claim), when="before") as before, \
+            OnStatement(engine, CLAIM_STATEMENT, lambda: pause(engine, paused_in_flight), when="after") as after:
         assert run_dag(T0).state == "success"
     assert before.fired == after.fired == 1
     assert steps_done(engine, paused_before_claim) == {}  # not claimed: waits, enrolments kept

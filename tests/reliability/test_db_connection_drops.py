@@ -13,11 +13,9 @@ import pytest
 from tests.factories import T0, hours
 from tests.reliability.conftest import task_states, task_tries
 from tests.reliability.world import broker_world, log_counter, rows, scalar
-from tests.support.faults import DropConnection, DropPoint
+from tests.support.faults import CLAIM_STATEMENT, DropConnection, DropPoint
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-CLAIM = r"FOR UPDATE SKIP LOCKED"
 
 
 def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine, fast_retries, run_dag, admin_uri,
@@ -33,7 +31,7 @@ def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine
         DropPoint(r"INSERT INTO campaign_enrolments", when="after", label="enrol_leads: after enrolling"),
         DropPoint(r"DELETE FROM lead_changes", when="after", label="enrol_leads: after consuming the change feed"),
         DropPoint(r"INSERT INTO run_plan", when="after", label="plan_due_steps: after planning"),
-        DropPoint(CLAIM, label="execute_chunk: claiming the chunk"),
+        DropPoint(CLAIM_STATEMENT, label="execute_chunk: claiming the chunk"),
         DropPoint(r"INSERT INTO outbound_messages", when="after", label="sandbox provider: recording the sends"),
         DropPoint(r"INSERT INTO campaign_logs", when="after", label="execute_chunk: after writing logs + stats"),
         DropPoint(r"UPDATE campaign_enrolments e", label="execute_chunk: before moving the cursors"),

@@ -24,11 +24,9 @@ from include.campaigns.infra.migrations import truncate_all, upgrade
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours
 from tests.reliability.conftest import Invariants, known_bug_report, task_tries
 from tests.reliability.world import log_counter, rows, scalar
-from tests.support.faults import FAULTS, OnStatement
+from tests.support.faults import CLAIM_STATEMENT, FAULTS, OnStatement
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-CLAIM = r"FOR UPDATE SKIP LOCKED"
 
 
 class OwnServer:
@@ -109,7 +107,7 @@ def test_a_clean_restart_in_the_middle_of_a_chunk(server, own, fast_retries, run
 
 def test_a_crash_between_planning_and_execution(server, own, fast_retries, run_dag):
     cid = campaign(own)
-    with OnStatement(own, CLAIM, lambda: server.restart("immediate"), when="before") as hook:
+    with OnStatement(own, CLAIM_STATEMENT, lambda: server.restart("immediate"), when="before") as hook:
         assert run_dag(T0).state == "success"
     assert hook.fired == 1
     at_t0 = known_bug_report(own, at=T0)

@@ -48,6 +48,10 @@ class FaultCounter:
 
 FAULTS = FaultCounter()
 
+# The executor's claim (engine/sql/claim_chunk.sql), the one statement that locks with SKIP LOCKED: where the
+# fault tests pause a campaign, drop a connection or restart the server around a claim.
+CLAIM_STATEMENT = r"FOR UPDATE SKIP LOCKED"
+
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> None:
     deadline = time.monotonic() + timeout
