@@ -125,8 +125,8 @@ def test_a_crash_between_snapshot_and_validation(server, own, fast_retries, run_
         from sqlalchemy import text
 
         c.execute(text("UPDATE leads SET phone = '55-BROKEN', updated_at = :t WHERE id = 1"), {"t": hours(0.5)})
-    # validation's first statement through SQLAlchemy, right after it read the staged leads with COPY
-    with OnStatement(own, r"FROM pipeline_stages\s+WHERE broker_id = ANY",
+    # validation's first statement (sql/staged_brokers.sql), right after the snapshot committed
+    with OnStatement(own, r"SELECT broker_id, count\(\*\) AS leads\s+FROM run_leads",
                      lambda: server.restart("immediate"), when="before") as hook:
         assert run_dag(hours(1)).state == "success"
     assert hook.fired == 1

@@ -1,17 +1,18 @@
-"""The lead quality gate: each rule at its boundaries, and the rejects written to PostgreSQL."""
+"""The lead quality gate: each rule at its boundaries, checked by PostgreSQL with the conditions Great
+Expectations builds, and the rejects written there."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+import uuid
 from typing import Any
 
-import pandas as pd
 import pytest
 from sqlalchemy import text
 
 from include.campaigns.quality.expectations import LEAD_EXPECTATIONS
-from include.campaigns.quality.gx_runner import build_suite, find_rejects
+from include.campaigns.quality.gx_runner import ExpectationError, build_suite, reject_conditions
 from include.campaigns.engine.run import RunContext
 from include.campaigns.quality.validate import validate_snapshot
 
@@ -29,16 +30,34 @@ CLEAN: dict[str, Any] = {
 PIPELINES = {1: ("nuevo", "contactado", "visita", "ganado"), 7: ("lead", "nurture", "offer")}
 
 
-def frame(*rows: dict[str, Any]) -> pd.DataFrame:
-    """One lead per row, clean unless overridden; lead ids 1..n unless given."""
-    return pd.DataFrame([{"lead_id": i, **CLEAN, **row} for i, row in enumerate(rows, start=1)])
+STAGED_COLUMNS = ("lead_id", *CLEAN)
+
+
+def find_rejects(engine, *rows: dict[str, Any], pipelines=None, run_at: datetime = RUN_AT,
+                 rules=LEAD_EXPECTATIONS) -> dict[int, list[str]]:
+    """Stage one lead per row (clean unless overridden; ids 1..n unless given) in a run of its own, validate it,
+    and return lead_id -> reasons as kept in lead_rejects."""
+    run_id = f"rules-{uuid.uuid4().hex}"
+    with engine.begin() as conn:
+        for broker_id, stages in (pipelines or {}).items():
+            conn.execute(text("INSERT INTO pipeline_stages (broker_id, stage, position) VALUES (:b, :s, :p) "
+                              "ON CONFLICT DO NOTHING"),
+                         [{"b": broker_id, "s": stage, "p": i} for i, stage in enumerate(stages, start=1)])
+        if rows:
+            conn.execute(text(f"INSERT INTO run_leads (run_id, {', '.join(STAGED_COLUMNS)}, is_new) VALUES "
+                              f"(:run_id, {', '.join(':' + c for c in STAGED_COLUMNS)}, true)"),
+                         [{"run_id": run_id, "lead_id": i, **CLEAN, **row} for i, row in enumerate(rows, start=1)])
+    validate_snapshot(engine, RunContext(run_id, run_at), rules)
+    with engine.connect() as conn:
+        return {r.lead_id: list(r.reasons) for r in conn.execute(
+            text("SELECT lead_id, reasons FROM lead_rejects WHERE run_id = :r ORDER BY lead_id"), {"r": run_id})}
 
 
 def test_rules_are_data_and_build_a_suite():
     reasons = {rule["reason"] for rule in LEAD_EXPECTATIONS}
     assert reasons == {
         "score_missing", "score_out_of_range", "stage_missing", "unknown_stage", "broker_missing", "malformed_email",
-        "malformed_phone", "activity_in_future", "unknown_timezone", "duplicate_lead_id",
+        "malformed_phone", "activity_in_future", "unknown_timezone",
     }
     assert all(set(rule) == {"expectation", "kwargs", "reason"} for rule in LEAD_EXPECTATIONS)
     assert json.loads(json.dumps(LEAD_EXPECTATIONS)) == LEAD_EXPECTATIONS  # plain data
@@ -46,41 +65,61 @@ def test_rules_are_data_and_build_a_suite():
     assert [e.meta["reason"] for e in suite.expectations] == [rule["reason"] for rule in LEAD_EXPECTATIONS]
 
 
+def test_gx_builds_one_condition_per_rule_on_the_validated_columns(engine):
+    conditions = reject_conditions(engine, RUN_AT, ["1:nuevo"])
+    assert [reason for reason, _ in conditions] == [rule["reason"] for rule in LEAD_EXPECTATIONS]
+    sql = {reason: str(c.compile(engine)) for reason, c in conditions}
+    assert "~" in sql["malformed_email"] and "email IS NOT NULL" in sql["malformed_email"]  # GX's regex, nulls skipped
+    assert "pipeline_stage" in sql["unknown_stage"]
+
+
 def test_unknown_expectation_name_is_an_error():
     with pytest.raises(ValueError, match="ExpectMagic"):
         build_suite([{"expectation": "ExpectMagic", "kwargs": {}, "reason": "x"}])
 
 
-def test_an_expectation_that_cannot_run_is_an_error_not_a_pass():
+def test_an_expectation_that_cannot_run_is_an_error_not_a_pass(engine):
     broken = {"expectation": "ExpectColumnValuesToBeBetween", "kwargs": {"column": "stage", "min_value": 0},
               "reason": "nonsense"}
-    with pytest.raises(RuntimeError, match="could not run"):
-        find_rejects(frame({}), RUN_AT, rules=[*LEAD_EXPECTATIONS, broken])
+    with pytest.raises(ExpectationError, match="nonsense: GX could not build its condition: .*type TEXT"):
+        find_rejects(engine, {}, rules=[*LEAD_EXPECTATIONS, broken])
+    unbalanced = {"expectation": "ExpectColumnValuesToMatchRegex", "kwargs": {"column": "email", "regex": "(a"},
+                  "reason": "bad_regex"}  # GX passes it on; PostgreSQL refuses it when it reads a row
+    with pytest.raises(ExpectationError, match="bad_regex: PostgreSQL cannot evaluate its condition: .*regular"):
+        find_rejects(engine, {}, rules=[*LEAD_EXPECTATIONS, unbalanced])
+    missing = {"expectation": "ExpectColumnValuesToNotBeNull", "kwargs": {"column": "shoe_size"}, "reason": "feet"}
+    with pytest.raises(ExpectationError, match="feet: GX could not build its condition"):
+        find_rejects(engine, {}, rules=[missing])
 
 
-def test_clean_frame_has_no_rejects():
-    df = frame({}, {"email": None, "phone": None, "last_activity_at": None})
-    df["full_name"] = "Ana"  # columns no rule reads are ignored
-    assert find_rejects(df, RUN_AT) == {}
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"expectation": "ExpectColumnValuesToBeUnique", "kwargs": {"column": "lead_id"}, "reason": "twice"},
+     "twice: ExpectColumnValuesToBeUnique compares rows with each other"),
+    ({"expectation": "ExpectTableRowCountToBeBetween", "kwargs": {"min_value": 1}, "reason": "few"},
+     "few: ExpectTableRowCountToBeBetween is not a row-level"),
+    ({"expectation": "ExpectColumnValuesToNotBeNull", "kwargs": {"column": "email", "mostly": 0.9}, "reason": "most"},
+     "most: 'mostly' has no meaning"),
+])
+def test_a_rule_that_cannot_set_a_row_aside_is_refused(engine, rule, message):
+    with pytest.raises(ExpectationError, match=message):
+        find_rejects(engine, {}, rules=[*LEAD_EXPECTATIONS, rule])
 
 
-def test_empty_frame_has_no_rejects():
-    assert find_rejects(frame().reindex(columns=["lead_id", *CLEAN]), RUN_AT) == {}
+def test_clean_rows_have_no_rejects(engine):
+    assert find_rejects(engine, {}, {"email": None, "phone": None, "last_activity_at": None, "timezone": None}) == {}
+
+
+def test_an_empty_run_has_no_rejects(engine):
+    assert find_rejects(engine) == {}
 
 
 @pytest.mark.parametrize(
     ("score", "expected"),
     [(0, []), (100, []), (-1, ["score_out_of_range"]), (101, ["score_out_of_range"]), (None, ["score_missing"])],
 )
-def test_score(score, expected):
-    rejects = find_rejects(frame({}, {"score": score}), RUN_AT)
+def test_score(engine, score, expected):
+    rejects = find_rejects(engine, {}, {"score": score})
     assert rejects == ({2: expected} if expected else {})
-
-
-def test_score_as_nullable_integers():
-    df = frame({"score": 100}, {"score": 101}, {"score": None})
-    df["score"] = df["score"].astype("Int64")
-    assert find_rejects(df, RUN_AT) == {2: ["score_out_of_range"], 3: ["score_missing"]}
 
 
 @pytest.mark.parametrize(
@@ -94,23 +133,23 @@ def test_score_as_nullable_integers():
         (2, None, ["stage_missing"]),
     ],
 )
-def test_stage_against_the_brokers_own_pipeline(broker_id, stage, expected):
-    rejects = find_rejects(frame({"broker_id": broker_id, "stage": stage}), RUN_AT, PIPELINES)
+def test_stage_against_the_brokers_own_pipeline(engine, broker_id, stage, expected):
+    rejects = find_rejects(engine, {"broker_id": broker_id, "stage": stage}, pipelines=PIPELINES)
     assert rejects == ({1: expected} if expected else {})
 
 
-def test_without_pipelines_every_stage_is_accepted():
-    assert find_rejects(frame({"stage": "zombie"}, {"stage": "qualified"}), RUN_AT) == {}
+def test_without_pipelines_every_stage_is_accepted(engine):
+    assert find_rejects(engine, {"stage": "zombie"}, {"stage": "qualified"}) == {}
 
 
 @pytest.mark.parametrize(("tz", "ok"), [(None, True), ("Europe/Madrid", True), ("America/Argentina/Buenos_Aires", True),
                                          ("UTC", True), ("Mars/Olympus", False), ("GMT+3", False), ("", False)])
-def test_timezone(tz, ok):
-    assert find_rejects(frame({"timezone": tz}), RUN_AT) == ({} if ok else {1: ["unknown_timezone"]})
+def test_timezone(engine, tz, ok):
+    assert find_rejects(engine, {"timezone": tz}) == ({} if ok else {1: ["unknown_timezone"]})
 
 
-def test_broker_missing():
-    assert find_rejects(frame({"broker_id": None}, {}), RUN_AT) == {1: ["broker_missing"]}
+def test_broker_missing(engine):
+    assert find_rejects(engine, {"broker_id": None}, {}) == {1: ["broker_missing"]}
 
 
 @pytest.mark.parametrize(
@@ -119,6 +158,7 @@ def test_broker_missing():
         (None, True),
         ("ana@example.com", True),
         ("ana.perez+crm@mail.example.co", True),
+        ("o'brien%crm@example.ie", True),  # a quote and a percent sign reach PostgreSQL as data, not SQL
         ("ana", False),
         ("ana@", False),
         ("@example.com", False),
@@ -129,8 +169,8 @@ def test_broker_missing():
         ("", False),
     ],
 )
-def test_email(email, ok):
-    assert find_rejects(frame({"email": email}), RUN_AT) == ({} if ok else {1: ["malformed_email"]})
+def test_email(engine, email, ok):
+    assert find_rejects(engine, {"email": email}) == ({} if ok else {1: ["malformed_email"]})
 
 
 @pytest.mark.parametrize(
@@ -148,74 +188,48 @@ def test_email(email, ok):
         ("", False),
     ],
 )
-def test_phone(phone, ok):
-    assert find_rejects(frame({"phone": phone}), RUN_AT) == ({} if ok else {1: ["malformed_phone"]})
+def test_phone(engine, phone, ok):
+    assert find_rejects(engine, {"phone": phone}) == ({} if ok else {1: ["malformed_phone"]})
 
 
-def test_activity_at_run_time_passes_one_second_later_fails():
+def test_activity_at_run_time_passes_one_second_later_fails(engine):
+    rejects = find_rejects(engine, {"last_activity_at": RUN_AT}, {"last_activity_at": RUN_AT + timedelta(seconds=1)},
+                           {"last_activity_at": None})
+    assert rejects == {2: ["activity_in_future"]}
+
+
+def test_activity_compares_instants_across_time_zones(engine):
+    santiago = timezone(timedelta(hours=-3))
     rejects = find_rejects(
-        frame(
-            {"last_activity_at": RUN_AT},
-            {"last_activity_at": RUN_AT + timedelta(seconds=1)},
-            {"last_activity_at": None},
-        ),
-        RUN_AT,
+        engine,
+        {"last_activity_at": RUN_AT},
+        {"last_activity_at": (RUN_AT + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=5)))},
+        {"last_activity_at": RUN_AT.astimezone(santiago) - timedelta(seconds=1)},
+        run_at=RUN_AT.astimezone(santiago),  # same instant, other offset
     )
     assert rejects == {2: ["activity_in_future"]}
 
 
-def test_activity_compares_instants_across_time_zones():
-    santiago = timezone(timedelta(hours=-3))
-    run_at = RUN_AT.astimezone(santiago)  # same instant, other offset
-    df = frame(
-        {"last_activity_at": RUN_AT},
-        {"last_activity_at": (RUN_AT + timedelta(seconds=1)).astimezone(timezone(timedelta(hours=5)))},
-        {"last_activity_at": RUN_AT.astimezone(santiago) - timedelta(seconds=1)},
-    )
-    df["last_activity_at"] = df["last_activity_at"].astype(object)  # mixed offsets, as a driver may give them
-    assert find_rejects(df, run_at) == {2: ["activity_in_future"]}
-
-
-def test_naive_run_at_is_refused():
+def test_naive_run_at_is_refused(engine):
     with pytest.raises(ValueError, match="timezone-aware"):
-        find_rejects(frame({}), RUN_AT.replace(tzinfo=None))
+        find_rejects(engine, {}, run_at=RUN_AT.replace(tzinfo=None))
 
 
-def test_duplicate_lead_ids_reject_every_copy():
-    df = frame({}, {}, {})
-    df.loc[2, "lead_id"] = 1
-    assert find_rejects(df, RUN_AT) == {1: ["duplicate_lead_id"]}
-
-
-def test_index_of_the_frame_does_not_matter():
-    df = frame({}, {"score": 101}).set_index(pd.Index([70, 30], name="whatever"))
-    assert find_rejects(df, RUN_AT) == {2: ["score_out_of_range"]}
-
-
-def test_several_problems_give_every_reason_sorted():
+def test_several_problems_give_every_reason_sorted(engine):
     bad = {
         "broker_id": 1, "stage": "lost-ish", "score": 250, "email": "nope", "phone": "123",
         "last_activity_at": RUN_AT + timedelta(days=1), "timezone": "Nowhere/Land",
     }
-    df = frame(bad, {"broker_id": None}, {"score": None, "broker_id": 7, "stage": "offer"})
-    df.loc[1, "lead_id"] = 1
-    assert find_rejects(df, RUN_AT, PIPELINES) == {
+    rejects = find_rejects(engine, bad, {"broker_id": None}, {"score": None, "broker_id": 7, "stage": "offer"},
+                           pipelines=PIPELINES)
+    assert rejects == {
         1: sorted([
-            "activity_in_future", "broker_missing", "duplicate_lead_id", "malformed_email", "malformed_phone",
-            "score_out_of_range", "unknown_stage", "unknown_timezone",
+            "activity_in_future", "malformed_email", "malformed_phone", "score_out_of_range", "unknown_stage",
+            "unknown_timezone",
         ]),
+        2: ["broker_missing"],
         3: ["score_missing"],
     }
-
-
-def test_missing_column_is_an_error():
-    with pytest.raises(ValueError, match="phone"):
-        find_rejects(frame({}).drop(columns=["phone"]), RUN_AT)
-
-
-def test_missing_lead_id_is_an_error():
-    with pytest.raises(ValueError, match="lead_id"):
-        find_rejects(frame({"lead_id": None}, {}), RUN_AT)
 
 
 # --- validate_snapshot, against PostgreSQL -----------------------------------------------------

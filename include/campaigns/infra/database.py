@@ -13,22 +13,18 @@ connection, so they share its transaction.
 from __future__ import annotations
 
 import functools
-import io
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psycopg.rows import dict_row, tuple_row
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.sql.elements import TextClause
 
 from include.campaigns.infra.connections import ConnectionConfigError, ConnectionSettings, lookup
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -133,33 +129,6 @@ def fetch_dicts(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[d
     """Rows as dicts, read by psycopg itself in the connection's transaction (``%(name)s`` placeholders):
     many times cheaper per row than SQLAlchemy's mappings, for the loads of the chunk executor."""
     return _fetch(conn, sql, params, dict_row)
-
-
-COPY_NULL = "\x01"  # the NULL marker of ``copy_frame``: unlike '' or \\N, no CRM value is this one character
-
-
-def copy_frame(conn: Connection, query: str, params: Mapping[str, Any], *, numbers: Sequence[str] = (),
-               timestamps: Sequence[str] = ()) -> pd.DataFrame:
-    """A query's rows as a DataFrame, read through ``COPY (query) TO STDOUT`` as CSV (``%(name)s`` placeholders,
-    bound by psycopg): at a million rows about twice as fast as ``pd.read_sql``, which builds a Python row first.
-
-    Text columns stay text (NULL -> NaN, '' stays ''); ``numbers`` become float64 and ``timestamps`` tz-aware UTC.
-    """
-    import pandas as pd  # only the stages that read frames pay for it
-
-    raw = conn.connection.driver_connection
-    buffer = io.BytesIO()
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true, NULL '{COPY_NULL}')", params) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
-    frame = pd.read_csv(buffer, dtype=str, keep_default_na=False, na_values=[COPY_NULL])
-    for col in numbers:
-        frame[col] = pd.to_numeric(frame[col]).astype("float64")
-    for col in timestamps:
-        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-    return frame
 
 
 def fetch_tuples(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:

@@ -4,11 +4,13 @@ expectation, with the reason a failing row is set aside for.
 Values that depend on the run are GX suite parameters (``{"$PARAMETER": name}``), filled per run by
 ``gx_runner.suite_parameters``: the run time, the brokers' pipelines (``pipeline_stages``), the known time
 zones. GX map expectations skip nulls, so "present and valid" needs an explicit not-null rule (score, stage,
-broker_id) while "valid when present" (email, phone, activity, time zone) needs none.
+broker_id) while "valid when present" (email, phone, activity, time zone) needs none. Each rule must be a
+row-level (map) expectation that looks at one row at a time: the gate checks every row in one scan.
 
-Adding a rule = adding an entry. A column it names that ``sql/staged_leads.sql`` does not select yet must be
-added there and to the snapshot (``engine/sql/insert_snapshots.sql`` and ``update_snapshots.sql``), which is
-what lets an unchanged row that was set aside cost nothing in later runs.
+Adding a rule = adding an entry. A column it names that the view ``run_leads_to_validate`` (migration 0017)
+does not have yet must be added there, in a new migration, and to the snapshot (``engine/sql/insert_snapshots.sql``
+and ``update_snapshots.sql``), which is what lets an unchanged row that was set aside cost nothing in later runs.
+Duplicate lead ids need no rule: the CRM table and the staged snapshot both have them as primary key.
 """
 
 from __future__ import annotations
@@ -41,5 +43,4 @@ LEAD_EXPECTATIONS: list[dict[str, Any]] = [
      "kwargs": {"column": "last_activity_at", "max_value": {"$PARAMETER": "run_at"}}, "reason": "activity_in_future"},
     {"expectation": "ExpectColumnValuesToBeInSet",
      "kwargs": {"column": "timezone", "value_set": {"$PARAMETER": "time_zones"}}, "reason": "unknown_timezone"},
-    {"expectation": "ExpectColumnValuesToBeUnique", "kwargs": {"column": "lead_id"}, "reason": "duplicate_lead_id"},
 ]

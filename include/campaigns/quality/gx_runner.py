@@ -1,8 +1,11 @@
-"""Run the lead expectations with Great Expectations 1.x on a pandas frame (an ephemeral, in-memory context).
+"""Great Expectations 1.x says what each lead expectation means on PostgreSQL; PostgreSQL applies them.
 
-Pure (no database): ``find_rejects(frame, run_at, pipelines)`` says which rows break which rules, so every
-rule can be tested on a few rows. GX is imported lazily: importing it costs seconds, and DAG parsing must
-not pay for it.
+GX's SQL execution engine turns every expectation into its row condition: the ``<map metric>.condition``
+metric GX itself counts and lists unexpected rows with (its null handling, the dialect's regex operator, set
+membership, typed parameters). ``reject_conditions`` returns them per reason, and ``reject_statement`` joins
+them into one statement, so a run's staged leads are checked in a single scan and only the rejects leave the
+server. GX reads nothing but the relation's columns and row count, through the caller's engine. GX is
+imported lazily: importing it costs seconds, and DAG parsing must not pay for it.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+from sqlalchemy import Connection, Engine, Select, Text, case, column, func, literal, null, select, table
+from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.visitors import iterate
 
-from include.campaigns.domain.pipelines import Pipelines
 from include.campaigns.quality.expectations import LEAD_EXPECTATIONS
 
 # Before any GX import: no usage statistics, nothing leaves the machine. GX also logs a few hundred INFO
@@ -27,102 +31,59 @@ logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_suite import ExpectationSuite
+    from sqlalchemy import ColumnElement
 
 Rules = Sequence[Mapping[str, Any]]
-# COMPLETE gives every failing row index. No index query, no rows: they copy the frame again.
-RESULT_FORMAT: dict[str, Any] = {"result_format": "COMPLETE", "return_unexpected_index_query": False,
-                                 "include_unexpected_rows": False}
-DERIVED = {"pipeline_stage": ("broker_id", "stage")}  # column the frame gets here -> what it is made of
-TIMESTAMP_COLUMNS = ("last_activity_at",)
-NUMERIC_COLUMNS = ("score",)
+Conditions = list[tuple[str, "ColumnElement[bool]"]]
+VALIDATED_RELATION = "run_leads_to_validate"  # migration 0017: every run's staged leads still in play
+BATCH_ID = "staged_leads"
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
 
-def rule_columns(rules: Rules = LEAD_EXPECTATIONS) -> list[str]:
-    cols = ["lead_id"]
-    for rule in rules:
-        col = rule["kwargs"].get("column")
-        if col and col not in cols:
-            cols.append(col)
-    return cols
+class ExpectationError(ValueError):
+    """A lead expectation GX cannot turn into a row condition on PostgreSQL: the gate would not check it."""
 
 
-def input_columns(rules: Rules = LEAD_EXPECTATIONS) -> list[str]:
-    """The columns a frame must have for ``rules``: what they read, derived columns by their sources."""
-    cols: list[str] = []
-    for col in rule_columns(rules):
-        for c in DERIVED.get(col, (col,)):
-            if c not in cols:
-                cols.append(c)
-    return cols
+def suite_parameters(run_at: datetime, pipeline_stages: Sequence[str]) -> dict[str, Any]:
+    """The values the expectations take per run (``{"$PARAMETER": name}``)."""
+    if run_at.tzinfo is None:
+        raise ValueError("run_at must be timezone-aware")
+    return {"run_at": run_at, "time_zones": TIME_ZONES, "pipeline_stages": sorted(pipeline_stages)}
 
 
-def build_suite(rules: Rules = LEAD_EXPECTATIONS) -> ExpectationSuite:
-    """The GX suite of ``rules``; each expectation carries its reason in ``meta``."""
-    import great_expectations as gx
+def _expectations(rules: Rules, parameters: Mapping[str, Any] | None = None) -> list[Any]:
     import great_expectations.expectations as gxe
 
-    expectations = []
+    def value(v: Any) -> Any:
+        if parameters is not None and isinstance(v, Mapping) and "$PARAMETER" in v:
+            return parameters[v["$PARAMETER"]]
+        return v
+
+    made = []
     for rule in rules:
         cls = getattr(gxe, rule["expectation"], None)
         if cls is None:
-            raise ValueError(f"unknown GX expectation {rule['expectation']!r} in the lead expectations")
-        expectations.append(cls(**rule["kwargs"], meta={"reason": rule["reason"]}))
+            raise ExpectationError(f"unknown GX expectation {rule['expectation']!r} in the lead expectations")
+        if "mostly" in rule["kwargs"]:
+            raise ExpectationError(f"{rule['reason']}: 'mostly' has no meaning for a rule that sets rows aside")
+        made.append(cls(**{k: value(v) for k, v in rule["kwargs"].items()}, meta={"reason": rule["reason"]}))
+    return made
+
+
+def build_suite(rules: Rules = LEAD_EXPECTATIONS) -> ExpectationSuite:
+    """The GX suite of ``rules`` (parameters unresolved); each expectation carries its reason in ``meta``."""
+    import great_expectations as gx
+
+    expectations = _expectations(rules)
     # Given to the constructor, not add_expectation(): that one needs a current data context.
     # The constructor logs and drops an expectation it cannot take, so count them.
     suite = gx.ExpectationSuite(name="run_leads_quality", expectations=expectations)
     if len(suite.expectations) != len(expectations):
-        raise ValueError("GX dropped one of the lead expectations; see its log")
+        raise ExpectationError("GX dropped one of the lead expectations; see its log")
     return suite
 
 
-def suite_parameters(run_at: datetime, pipelines: Pipelines) -> dict[str, Any]:
-    return {"run_at": run_at, "time_zones": TIME_ZONES,
-            "pipeline_stages": sorted(f"{b}:{s}" for b, stages in pipelines.items() for s in stages)}
-
-
-def prepare(df: pd.DataFrame, pipelines: Pipelines, rules: Rules = LEAD_EXPECTATIONS) -> pd.DataFrame:
-    """Only the columns the rules read, a positional index, dtypes GX handles vectorised.
-
-    GX hashes the whole frame each time it loads the batch and copies it per null-skipping expectation, so
-    extra columns cost time. Its between-check is vectorised only for numpy int/float and tz-aware
-    datetimes: nullable Int64, object or naive datetime64[us] columns fall back to one Python call per row.
-    Unexpected indexes are positions only with an unnamed RangeIndex.
-    """
-    missing = [c for c in input_columns(rules) if c not in df.columns]
-    if missing:
-        raise ValueError(f"lead frame lacks columns {missing}")
-    frame = df[input_columns(rules)].reset_index(drop=True)
-    if frame["lead_id"].isna().any():
-        raise ValueError("lead frame has rows without lead_id")
-    frame["lead_id"] = frame["lead_id"].astype("int64")
-    if "pipeline_stage" in rule_columns(rules):
-        broker = frame["broker_id"].astype("Int64")  # a null broker makes the column float: 7.0 is broker 7
-        has_pipeline = broker.isin(list(pipelines)).fillna(False).to_numpy(dtype=bool)
-        key = broker.astype("string") + ":" + frame["stage"].astype("string")
-        frame["pipeline_stage"] = np.where(has_pipeline, key.astype(object), None)
-    for col in NUMERIC_COLUMNS:
-        if col in frame:  # NaN for null; a non-numeric value is a caller bug and raises here, not in GX
-            frame[col] = pd.to_numeric(frame[col]).astype("float64")
-    for col in TIMESTAMP_COLUMNS:
-        if col in frame:  # naive values are taken as UTC, like timestamptz; mixed offsets unify
-            frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
-
-
-def _raised(exception_info: Mapping[str, Any] | None) -> str | None:
-    """The message of an expectation that could not run (GX reports it instead of raising)."""
-    if not exception_info:
-        return None
-    if exception_info.get("raised_exception"):
-        return str(exception_info.get("exception_message"))
-    for value in exception_info.values():
-        if isinstance(value, Mapping) and value.get("raised_exception"):
-            return str(value.get("exception_message"))
-    return None
-
-
-def _context():
+def ephemeral_context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig,
@@ -135,31 +96,69 @@ def _context():
         analytics_enabled=False))
 
 
-def find_rejects(df: pd.DataFrame, run_at: datetime, pipelines: Pipelines | None = None,
-                 rules: Rules = LEAD_EXPECTATIONS) -> dict[int, list[str]]:
-    """lead_id -> sorted reasons, for every row of ``df`` that breaks a rule. Empty result = all clean."""
-    if run_at.tzinfo is None:
-        raise ValueError("run_at must be timezone-aware")
-    if df.empty:
-        return {}
-    pipelines = pipelines or {}
-    frame = prepare(df, pipelines, rules)
-    batch = (_context().data_sources.add_pandas("campaigns").add_dataframe_asset("run_leads")
-             .add_batch_definition_whole_dataframe("whole_frame").get_batch(batch_parameters={"dataframe": frame}))
-    results = batch.validate(build_suite(rules), result_format=RESULT_FORMAT,
-                             expectation_parameters=suite_parameters(run_at, pipelines))
-    lead_ids = frame["lead_id"].to_numpy()
-    reasons: dict[int, set[str]] = {}
-    for res in results.results:
-        config = res.expectation_config
-        error = _raised(res.exception_info)
-        if error is not None:
-            raise RuntimeError(f"{config.type} on {config.kwargs.get('column')} could not run: {error}")
-        if res.success:
-            continue
-        index = res.result.get("unexpected_index_list")
-        if index is None:
-            raise RuntimeError(f"{config.type} failed without an unexpected_index_list")
-        for lead_id in lead_ids[np.asarray(index, dtype=np.int64)].tolist():
-            reasons.setdefault(lead_id, set()).add(config.meta["reason"])
-    return {lead_id: sorted(r) for lead_id, r in reasons.items()}
+def reject_conditions(engine: Engine, run_at: datetime, pipeline_stages: Sequence[str],
+                      rules: Rules = LEAD_EXPECTATIONS, relation: str = VALIDATED_RELATION) -> Conditions:
+    """(reason, condition true for a row that breaks the rule), per rule, as GX's SQL engine builds them."""
+    from great_expectations.execution_engine import SqlAlchemyExecutionEngine
+    from great_expectations.execution_engine.sqlalchemy_batch_data import SqlAlchemyBatchData
+    from great_expectations.expectations.registry import get_metric_kwargs
+    from great_expectations.validator.metric_configuration import MetricConfiguration
+    from great_expectations.validator.validator import Validator
+
+    expectations = _expectations(rules, suite_parameters(run_at, pipeline_stages))
+    gx_engine = SqlAlchemyExecutionEngine(engine=engine)
+    gx_engine.load_batch_data(BATCH_ID, SqlAlchemyBatchData(execution_engine=gx_engine, table_name=relation))
+    wanted = []
+    for expectation in expectations:
+        metric = getattr(expectation, "map_metric", None)
+        if not metric:
+            raise ExpectationError(f"{expectation.meta['reason']}: {type(expectation).__name__} is not a "
+                                   "row-level (map) expectation, so it cannot set a lead aside")
+        kwargs = get_metric_kwargs(f"{metric}.condition", expectation.configuration, None)
+        wanted.append(MetricConfiguration(f"{metric}.condition", {**kwargs["metric_domain_kwargs"], "batch_id": BATCH_ID},
+                                          kwargs["metric_value_kwargs"]))
+    validator = Validator(execution_engine=gx_engine, data_context=ephemeral_context())
+    resolved, aborted = validator.compute_metrics(wanted, min_graph_edges_pbar_enable=len(wanted) * 100)
+    conditions: Conditions = []
+    for expectation, config in zip(expectations, wanted):
+        reason = expectation.meta["reason"]
+        if config.id not in resolved:
+            raise ExpectationError(f"{reason}: GX could not build its condition: {_abort_message(config, aborted)}")
+        condition = resolved[config.id][0]
+        if any(getattr(element, "table", None) is not None for element in iterate(condition)):
+            raise ExpectationError(f"{reason}: {type(expectation).__name__} compares rows with each other "
+                                   "(a subquery); the one-scan gate checks each row on its own")
+        conditions.append((reason, condition))
+    return conditions
+
+
+def _abort_message(config: Any, aborted: Mapping[Any, Any]) -> str:
+    """GX's own message for a metric it gave up on (or for the dependency that failed first)."""
+    infos = [aborted[config.id]] if config.id in aborted else list(aborted.values())
+    for info in infos:
+        message = (info.get("exception_info") or {}).get("exception_message")
+        if message:
+            return str(message)
+    return "no metric and no message"
+
+
+def reject_statement(conditions: Conditions, run_id: str, relation: str = VALIDATED_RELATION) -> Select:
+    """lead_id, reasons (in rule order) of every row of ``run_id`` that breaks a rule: one scan."""
+    reasons = array([case((condition, literal(reason, Text)), else_=null()) for reason, condition in conditions],
+                    type_=Text)
+    checked = (select(column("lead_id"), func.array_remove(reasons, null()).label("reasons"))
+               .select_from(table(relation)).where(column("run_id") == run_id).subquery("checked"))
+    return select(checked.c.lead_id, checked.c.reasons).where(func.cardinality(checked.c.reasons) > 0)
+
+
+def name_broken_condition(conn: Connection, conditions: Conditions, run_id: str,
+                          relation: str = VALIDATED_RELATION) -> None:
+    """After the one statement failed: run each condition alone on the same rows, to name the rule at fault."""
+    for reason, condition in conditions:
+        try:
+            with conn.begin_nested():
+                conn.execute(select(func.count()).select_from(table(relation))
+                             .where(column("run_id") == run_id, condition))
+        except DBAPIError as error:
+            raise ExpectationError(f"{reason}: PostgreSQL cannot evaluate its condition: "
+                                   f"{str(error.orig).splitlines()[0]}") from error
