@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine, text
 
 from include.campaigns import triggers
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, analyze, temp_table
+from include.campaigns.infra.database import SqlFolder, allow_bulk_memory, analyze, temp_table
 
 SQL = SqlFolder(__file__)
 ANALYZE_AFTER = 5_000  # rows bulk-loaded in a run after which the planner needs fresh statistics
@@ -39,6 +39,7 @@ def wanted_leads_sql():
 def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     """Stage the leads that can trigger something new (sweep), or the one lead (apply)."""
     with engine.begin() as conn:
+        allow_bulk_memory(conn)  # the wanted-leads DISTINCT and the staging joins hash every lead of a first sweep
         conn.execute(text("DELETE FROM run_leads WHERE run_id = :r"), {"r": run.run_id})
         counts: dict[str, Any] = {}
         if run.mode == "sweep":  # an apply reads its one lead and leaves the feed to the next sweep
@@ -49,7 +50,8 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
                 analyze(conn, "run_lead_changes")
                 analyze(conn, "lead_changes")
         # which leads, then their rows: the planner sees how many before it chooses how to read them
-        temp_table(conn, WANTED_TABLE, "lead_id bigint PRIMARY KEY")
+        # no key: wanted_leads.sql inserts distinct ids, and building a key row by row cost more than the join
+        temp_table(conn, WANTED_TABLE, "lead_id bigint")
         params = {"run_id": run.run_id, "lead_id": run.lead_id, "run_at": run.run_at}
         if conn.execute(wanted_leads_sql(), params).rowcount > ANALYZE_AFTER:
             analyze(conn, WANTED_TABLE)

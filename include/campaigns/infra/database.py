@@ -164,6 +164,15 @@ def analyze(conn: Connection, table: str) -> None:
     conn.exec_driver_sql(f"ANALYZE {table}")
 
 
+BULK_WORK_MEM = "64MB"
+
+
+def allow_bulk_memory(conn: Connection) -> None:
+    """For a transaction whose statements sort or hash a whole sweep's rows (a first sweep stages every lead),
+    which spill to disk at the default 4 MB. This transaction only; nothing else on the server sees it."""
+    conn.exec_driver_sql(f"SET LOCAL work_mem = '{BULK_WORK_MEM}'")
+
+
 def temp_table(conn: Connection, name: str, columns_sql: str) -> None:
     """A scratch table that disappears with the transaction."""
     conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns_sql}) ON COMMIT DROP")

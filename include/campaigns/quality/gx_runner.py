@@ -138,7 +138,7 @@ def _abort_message(config: Any, aborted: Mapping[Any, Any]) -> str:
     for info in infos:
         message = (info.get("exception_info") or {}).get("exception_message")
         if message:
-            return str(message)
+            return str(message).splitlines()[0]  # GX appends the SQL and a link
     return "no metric and no message"
 
 
