@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from include.campaigns import triggers
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, allow_bulk_memory, analyze, copy_rows, temp_table
+from include.campaigns.infra.database import SqlFolder, analyze, copy_rows, temp_table
 from include.campaigns.triggers import EVENT_FIELDS, TriggerDefinition
 from rules.campaign_triggers import evaluate
 
@@ -82,7 +82,6 @@ def evaluate_triggers(engine: Engine, run: RunContext) -> dict[str, Any]:
     evaluated = trigger_definitions(engine, run)
     definitions = [d for d, _ in evaluated]
     with engine.begin() as conn:
-        allow_bulk_memory(conn)  # the candidates' dense_rank sorts every (lead, campaign) pair of a first sweep
         conn.execute(text("DELETE FROM run_trigger_matches WHERE run_id = :r"), {"r": run.run_id})
         temp_table(conn, "candidates", CANDIDATES_TABLE)
         pairs = conn.execute(candidates_sql(),
