@@ -15,13 +15,13 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
 from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
-from include.campaigns.infra.database import SqlFolder
+from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_like
 
 SQL = SqlFolder(__file__)
 UNREACHABLE_PREFIX = "+1500555"
 
-_PARAMS = ("keys", "channels", "recipients", "subjects", "bodies", "campaign_ids", "lead_ids", "step_numbers",
-           "statuses", "refs", "errors", "requested_at")  # the columns of outbound_messages, as arrays
+MESSAGE_COLUMNS = ("idempotency_key", "channel", "recipient", "subject", "body", "campaign_id", "lead_id",
+                   "step_number", "status", "provider_ref", "error", "requested_at")  # of outbound_messages
 
 
 def _refusal(message: OutboundMessage) -> str | None:
@@ -42,17 +42,18 @@ class SandboxAdapter(ResilientDelivery):
         self.engine = engine
 
     def deliver_once(self, messages: Sequence[OutboundMessage]) -> list[DeliveryResult]:
-        columns: dict[str, list] = {k: [] for k in _PARAMS}
+        rows = []
         for msg in messages:
             error = _refusal(msg)
             ref = None if error else "sbx-" + hashlib.sha1(msg.idempotency_key.encode()).hexdigest()[:12]
-            for name, value in zip(_PARAMS, (
-                    msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
-                    msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error, msg.requested_at)):
-                columns[name].append(value)
-        with self.engine.begin() as conn:
-            stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"), columns)}
-            missing = [key for key in columns["keys"] if key not in stored]
+            rows.append((msg.idempotency_key, msg.channel, msg.recipient, msg.subject, msg.body, msg.campaign_id,
+                         msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error,
+                         msg.requested_at))
+        with self.engine.begin() as conn:  # COPY, not array parameters: psycopg builds arrays in Python
+            temp_table_like(conn, "sandbox_batch", "outbound_messages", MESSAGE_COLUMNS)
+            copy_rows(conn, "sandbox_batch", MESSAGE_COLUMNS, rows)
+            stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"))}
+            missing = [row[0] for row in rows if row[0] not in stored]
             if missing:  # sent before (a retry): the first answer stands
                 stored.update((r[0], r) for r in conn.execute(text(
                     "SELECT idempotency_key, status, provider_ref, error FROM outbound_messages "

@@ -17,6 +17,7 @@ from include.campaigns.infra.database import SqlFolder, fetch_dicts, fetch_tuple
 
 SQL = SqlFolder(__file__)
 AGENT_LOCK_NAMESPACE = 7_316_002
+CLAIMED_ENROLMENT_COLUMNS = 7  # claim_chunk.sql: the enrolment's columns and `quiet`, then the lead's row
 
 _CAMPAIGNS = "SELECT id, broker_id, name, channel, max_contacts, goal FROM campaigns WHERE id = ANY(%(ids)s)"
 _STEPS = ("SELECT campaign_id, step_number, action, delay_hours, message_template_id, conditions, config "
@@ -71,10 +72,17 @@ def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any
 
 def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
-    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no,
-                                                "run_at": run.run_at}).all()
-    enrolments = [Enrolment(campaign_id, lead_id, last_step, last_step_at or enrolled_at, contacts, quiet=bool(quiet))
-                  for campaign_id, lead_id, enrolled_at, last_step, last_step_at, contacts, quiet in claimed]
+    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no, "run_at": run.run_at})
+    lead_columns = list(claimed.keys())[CLAIMED_ENROLMENT_COLUMNS:]  # the rest of a claimed row: the lead's own
+    lead_id_at = CLAIMED_ENROLMENT_COLUMNS + lead_columns.index("id")
+    enrolments: list[Enrolment] = []
+    leads: dict[int, dict[str, Any]] = {}
+    for row in claimed:
+        campaign_id, lead_id, enrolled_at, last_step, last_step_at, contacts, quiet = row[:CLAIMED_ENROLMENT_COLUMNS]
+        enrolments.append(Enrolment(campaign_id, lead_id, last_step, last_step_at or enrolled_at, contacts,
+                                    quiet=bool(quiet)))
+        if row[lead_id_at] is not None and lead_id not in leads:  # None: the lead was deleted
+            leads[lead_id] = dict(zip(lead_columns, row[CLAIMED_ENROLMENT_COLUMNS:]))
     campaign_ids = sorted({e.campaign_id for e in enrolments})
     campaigns = _rows(conn, _CAMPAIGNS, campaign_ids)
     steps: dict[int, dict[int, Step]] = defaultdict(dict)
@@ -82,7 +90,6 @@ def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions
         steps[r["campaign_id"]][r["step_number"]] = Step(
             r["step_number"], r["action"], float(r["delay_hours"]), r["message_template_id"],
             r["conditions"] or {}, r["config"] or {})
-    leads = _rows(conn, _BY_ID.format(table="leads"), sorted({e.lead_id for e in enrolments}))
     template_ids = sorted({s.message_template_id for per in steps.values() for s in per.values()
                            if s.message_template_id is not None})
     agent_ids = sorted({lead["assigned_agent_id"] for lead in leads.values() if lead["assigned_agent_id"]})

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, text
 from include.campaigns.domain import vocabulary as v
 from include.campaigns.engine.logs import LogRow, write_logs
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, analyze
+from include.campaigns.infra.database import SqlFolder, analyze, price_key_lookups
 
 SQL = SqlFolder(__file__)
 ANALYZE_AFTER = 5_000
@@ -19,6 +19,7 @@ ANALYZE_AFTER = 5_000
 def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     params = {"run_id": run.run_id, "run_at": run.run_at}
     with engine.begin() as conn:
+        price_key_lookups(conn)  # the snapshot update of a steady hour: its changed leads by key
         enrolled = conn.execute(SQL("enrol_matches"), params).rowcount
         if enrolled > ANALYZE_AFTER:
             analyze(conn, "campaign_enrolments")

@@ -31,12 +31,9 @@ from include.campaigns.engine.run import RunContext
 from include.campaigns.engine.settings import EngineSettings
 from include.campaigns.engine.walker import ChunkWalker
 from include.campaigns.engine.writer import ChunkWriter
+from include.campaigns.infra.database import price_key_lookups
 
 AdapterLoader = Callable[[Engine, list[str]], Mapping[str, ChannelAdapter]]
-# A chunk reads and writes a few thousand rows by key in tables of millions: index probes. PostgreSQL's default
-# cost model (random_page_cost 4, for spinning disks) prices those above reading a whole table into a hash, which
-# the cursor update did at every chunk; for the chunk's transaction only, the model of a cached or SSD database.
-KEY_LOOKUP_COSTS = "SET LOCAL random_page_cost = 1.1"
 
 
 def execute_chunk(engine: Engine, run: RunContext, chunk_no: int, settings: EngineSettings | None = None, *,
@@ -50,7 +47,7 @@ def execute_chunk(engine: Engine, run: RunContext, chunk_no: int, settings: Engi
     writer = writer or ChunkWriter()
     actions = actions or action_registry.REGISTRY
     with engine.begin() as conn:
-        conn.exec_driver_sql(KEY_LOOKUP_COSTS)
+        price_key_lookups(conn)  # the claim and the cursor update: key probes, not a hash of every enrolment
         data = load_chunk(conn, run, chunk_no, tuple(name for name, a in actions.items() if a.contact))
         walker = ChunkWalker(run, data, actions, settings.meeting_hours)
         needed = walker.channels_needed()

@@ -17,19 +17,23 @@ class FrequencyCounter:
     def __init__(self, run_at: datetime, caps: Mapping[int, Sequence[FrequencyCap]],
                  recent: Mapping[int, Sequence[tuple[str, datetime]]]) -> None:
         self.run_at = run_at
-        self.caps = caps
+        # per broker: (cap, start of its window), computed once -- allows() runs for every contact step
+        self.windows = {broker_id: [(cap, run_at - timedelta(hours=cap.per_hours)) for cap in broker_caps]
+                        for broker_id, broker_caps in caps.items()}
         self.contacts: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
         for lead_id, contacts in recent.items():
             self.contacts[lead_id].extend(contacts)
 
     def allows(self, broker_id: int, lead_id: int, channel: str) -> bool:
         """Whether one more contact on ``channel`` stays within every cap of the broker that covers it."""
-        for cap in self.caps.get(broker_id, ()):
+        windows = self.windows.get(broker_id)
+        if not windows:
+            return True
+        contacts = self.contacts.get(lead_id, ())
+        for cap, since in windows:
             if cap.channel is not None and cap.channel != channel:
                 continue
-            since = self.run_at - timedelta(hours=cap.per_hours)
-            made = sum(1 for ch, at in self.contacts.get(lead_id, ())
-                       if at > since and (cap.channel is None or ch == cap.channel))
+            made = sum(1 for ch, at in contacts if at > since and (cap.channel is None or ch == cap.channel))
             if made >= cap.max_contacts:
                 return False
         return True

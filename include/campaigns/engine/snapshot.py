@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Engine, text
 
 from include.campaigns import triggers
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, allow_bulk_memory, analyze, temp_table
+from include.campaigns.infra.database import SqlFolder, allow_bulk_memory, analyze, price_key_lookups, temp_table
 
 SQL = SqlFolder(__file__)
 ANALYZE_AFTER = 5_000  # rows bulk-loaded in a run after which the planner needs fresh statistics
@@ -40,6 +40,7 @@ def snapshot_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     """Stage the leads that can trigger something new (sweep), or the one lead (apply)."""
     with engine.begin() as conn:
         allow_bulk_memory(conn)  # the wanted-leads DISTINCT and the staging joins hash every lead of a first sweep
+        price_key_lookups(conn)  # a steady hour's changed leads: probes into leads and snapshots, not a hash of all
         conn.execute(text("DELETE FROM run_leads WHERE run_id = :r"), {"r": run.run_id})
         counts: dict[str, Any] = {}
         if run.mode == "sweep":  # an apply reads its one lead and leaves the feed to the next sweep

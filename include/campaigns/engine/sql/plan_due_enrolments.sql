@@ -18,15 +18,12 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
     FROM campaigns c
     CROSS JOIN LATERAL jsonb_array_elements_text(c.goal->'stages') AS g(stage)
     WHERE c.status = 'ACTIVE' AND c.goal IS NOT NULL
-), goal_leads AS MATERIALIZED (  -- the leads in any goal stage, before they meet the enrolments
-    SELECT l.id, l.stage FROM leads l WHERE l.stage IN (SELECT stage FROM goal_stages)
+), goal_leads AS MATERIALIZED (  -- the leads in any goal stage: an index range per stage (leads_stage_idx)
+    SELECT l.id, l.stage FROM leads l WHERE l.stage = ANY (ARRAY(SELECT DISTINCT stage FROM goal_stages))
 ), candidates AS (
     -- an enrolment's next step is the first after its last one: the step whose predecessor it has reached
     -- (a hash join on the campaign, not a look-up per enrolment)
-    SELECT e.campaign_id, e.lead_id, w.may_wait, s.quiet_hours,
-           CASE WHEN w.may_wait  -- the lead's time zone, else its broker's: looked up only where it matters
-                THEN coalesce((SELECT l.timezone FROM leads l WHERE l.id = e.lead_id),
-                              (SELECT b.timezone FROM brokers b WHERE b.id = s.broker_id)) END AS timezone
+    SELECT e.campaign_id, e.lead_id, w.may_wait, s.quiet_hours, s.broker_id
     FROM campaign_enrolments e
     JOIN active_steps s ON s.campaign_id = e.campaign_id
                        AND e.last_step_number < s.step_number
@@ -42,9 +39,13 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
     UNION ALL
     SELECT e.campaign_id, e.lead_id, false, NULL, NULL
-    FROM goal_stages g
-    JOIN campaign_enrolments e ON e.campaign_id = g.campaign_id AND e.status = 'ACTIVE'
-    JOIN goal_leads l ON l.id = e.lead_id AND l.stage = g.stage
+    FROM goal_leads l
+    CROSS JOIN LATERAL (  -- each goal lead's own enrolments (by the lead index), not every enrolment hashed
+        SELECT e.campaign_id, e.lead_id FROM campaign_enrolments e
+        WHERE e.lead_id = l.id AND e.status = 'ACTIVE'
+        OFFSET 0
+    ) e
+    JOIN goal_stages g ON g.campaign_id = e.campaign_id AND g.stage = l.stage
     WHERE CAST(:campaign_id AS bigint) IS NULL
        OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint))
 ), valid AS MATERIALIZED (  -- set-aside leads out first: their time zone may be one PostgreSQL refuses
@@ -56,18 +57,25 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
       AND NOT EXISTS (SELECT 1 FROM run_leads r
                       WHERE CAST(:lead_id AS bigint) IS NOT NULL AND r.run_id = :run_id AND r.lead_id = d.lead_id
                         AND r.rejected)
-), due AS (
-    SELECT DISTINCT v.campaign_id, v.lead_id
+), located AS (  -- each candidate's lead read once: its time zone (else its broker's) and its agent
+    SELECT v.campaign_id, v.lead_id, v.may_wait, v.quiet_hours, l.assigned_agent_id AS agent_id,
+           coalesce(l.timezone, b.timezone) AS timezone
     FROM valid v
-    WHERE NOT (v.may_wait AND campaign_quiet_at(v.quiet_hours, CAST(:run_at AS timestamptz), v.timezone))
+    LEFT JOIN LATERAL (  -- by key: a candidate set is small next to the leads table (OFFSET 0: no hash of it)
+        SELECT l.assigned_agent_id, l.timezone FROM leads l WHERE l.id = v.lead_id OFFSET 0
+    ) l ON true
+    LEFT JOIN brokers b ON b.id = v.broker_id
+), due AS (
+    SELECT DISTINCT campaign_id, lead_id, agent_id
+    FROM located
+    WHERE NOT (may_wait AND campaign_quiet_at(quiet_hours, CAST(:run_at AS timestamptz), timezone))
 ), numbered AS (
     -- per lead: its enrolments share a chunk (their position); leads in the order of their assigned agent
-    SELECT d.campaign_id, d.lead_id, l.assigned_agent_id AS agent_id,
-           dense_rank() OVER (ORDER BY l.assigned_agent_id NULLS LAST, d.lead_id) - 1 AS position,
-           count(*) OVER (PARTITION BY l.assigned_agent_id) AS agent_enrolments,
+    SELECT d.campaign_id, d.lead_id, d.agent_id,
+           dense_rank() OVER (ORDER BY d.agent_id NULLS LAST, d.lead_id) - 1 AS position,
+           count(*) OVER (PARTITION BY d.agent_id) AS agent_enrolments,
            count(*) OVER () AS enrolments
     FROM due d
-    LEFT JOIN leads l ON l.id = d.lead_id
 ), sized AS (
     SELECT n.*, t.total, greatest(1, least(CAST(:max_chunks AS int),
                                            CAST(ceil(t.total / CAST(:min_chunk_size AS numeric)) AS int))) AS chunks
