@@ -51,10 +51,10 @@ def configured(cluster: Cluster) -> Cluster:
     return cluster
 
 
-def use_provider(cluster: Cluster, root, hold_after: int = 0) -> None:
+def use_provider(cluster: Cluster, root, hold_after: int = 0, meet: bool = False) -> None:
     for channel in DELIVERY_CHANNELS:
         cluster.set_connection(f"channel_{channel}", {"adapter": "tests.cluster.provider:HoldingProvider",
-                                                      "dir": str(root), "hold_after": hold_after})
+                                                      "dir": str(root), "hold_after": hold_after, "meet": meet})
 
 
 def trigger(cluster: Cluster, run_id: str, at: datetime) -> str:
@@ -107,7 +107,7 @@ def chunk_tries(cluster: Cluster, run_id: str) -> list[dict]:
 def test_an_hourly_sweep_runs_its_chunks_on_both_celery_workers(configured: Cluster, cluster_db: Engine):
     cluster = configured
     provider = cluster.root / "provider-sweep"
-    use_provider(cluster, provider)
+    use_provider(cluster, provider, meet=True)  # chunks take < 1 s: without it one worker can run them all
     at = this_hour()
     generate_demo(cluster_db, leads=LEADS, reference_time=at)
 
