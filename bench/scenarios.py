@@ -45,7 +45,9 @@ class Bench:
 
             self.url = sqlalchemy_url(embedded.ensure_running(args.database))
         self.engine = make_engine(self.url, args.statement_timeout)
-        self.settings = EngineSettings(max_chunks=args.max_chunks, min_chunk_size=args.min_chunk_size)
+        # the chunks that run side by side here: the executor's worker processes (the pool's slots in Airflow)
+        self.settings = EngineSettings(max_chunks=args.max_chunks, min_chunk_size=args.min_chunk_size,
+                                       parallel_chunks=args.workers)
         self.shape = dataset.BenchShape(args.leads, args.brokers, args.campaigns, args.seed, args.invalid_share,
                                         options=args.options == "on")
         self.t_start = time.monotonic()

@@ -32,8 +32,9 @@ from tests.support.faults import file_deliveries, file_requests
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 LEADS = 2000  # the demo's size
-VARIABLES = {"campaigns_max_chunks": "6", "campaigns_min_chunk_size": "60"}
 POOL_SLOTS = 2  # = 2 workers x concurrency 1: each worker holds at most one chunk, so both run chunks
+VARIABLES = {"campaigns_max_chunks": "6", "campaigns_min_chunk_size": "60",
+             "campaigns_parallel_chunks": str(POOL_SLOTS)}
 HOLD_AFTER = 3
 RUN_TIMEOUT = 300
 

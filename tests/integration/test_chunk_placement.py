@@ -105,3 +105,22 @@ def test_a_single_chunk_holds_everything(engine, world):
     run = RunContext("scheduled__one_chunk", T0)
     assert plan(engine, run, max_chunks=1) == [0]
     assert set(placement(engine, run.run_id).values()) == {0}
+
+
+@pytest.mark.parametrize("min_chunk_size, max_chunks, parallel_chunks, expected", [
+    (30, 16, 2, 4),   # 80 leads are 3 chunks' worth: on 2 slots one would idle while the other ran a second
+    (30, 16, 1, 3),   # one slot: as many chunks as the leads need
+    (30, 3, 2, 3),    # never above campaigns_max_chunks
+    (100, 16, 4, 1),  # a run of one chunk's worth stays one chunk
+])
+def test_a_split_run_is_split_into_a_multiple_of_the_chunks_that_run_side_by_side(
+        engine, world, min_chunk_size, max_chunks, parallel_chunks, expected):
+    agent_of, _ = world
+    run = RunContext(f"scheduled__parallel_{min_chunk_size}_{max_chunks}_{parallel_chunks}", T0)
+    start_run(engine, run)
+    snapshot_leads(engine, run)
+    evaluate_triggers(engine, run)
+    enrol_leads(engine, run)
+    settings = EngineSettings(max_chunks=max_chunks, min_chunk_size=min_chunk_size, parallel_chunks=parallel_chunks)
+    assert plan_due_steps(engine, run, settings) == list(range(expected))
+    assert len(placement(engine, run.run_id)) == 2 * len(agent_of)

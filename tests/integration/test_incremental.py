@@ -12,6 +12,7 @@ from include.campaigns.engine.finish import finish_run
 from include.campaigns.engine.plan import plan_due_steps
 from include.campaigns.engine.snapshot import snapshot_leads
 from include.campaigns.engine.run import RunContext, start_run
+from include.campaigns.infra.database import few_rows_of
 from tests.factories import T0, add_broker, add_campaign, add_lead, add_template, hours, set_campaign_status, update_lead
 
 pytestmark = pytest.mark.integration
@@ -176,3 +177,42 @@ def test_a_sweep_refuses_to_run_on_a_broken_feed(crm, breakage):
         with crm.begin() as c:
             c.execute(text("ALTER TABLE leads ENABLE ALWAYS TRIGGER leads_record_inserts"))
             c.execute(text("ALTER TABLE leads ENABLE ALWAYS TRIGGER leads_record_updates"))
+
+
+@pytest.mark.parametrize("changed", [6, 90], ids=["a few changes: probed by key", "many changes: hashed"])
+def test_changed_leads_are_staged_alike_whether_probed_by_key_or_hashed(crm, changed):
+    """snapshot.py stages a steady hour's few changes by key probes and many by hash joins: same rows."""
+    for lead in range(101, 401):
+        add_lead(crm, lead, 2, score=40, stage="new", last_activity_at=hours(-5))
+    cid = score_campaign(crm)
+    sweep(crm, T0)
+    with crm.begin() as c:  # statistics as a long-running database has them
+        c.exec_driver_sql("ANALYZE leads")
+        c.exec_driver_sql("ANALYZE lead_snapshots")
+        assert few_rows_of(c, "leads", changed) is (changed == 6)
+    movers = list(range(101, 101 + changed))
+    for lead in movers[: changed // 3]:
+        update_lead(crm, lead, stage="contacted")
+    for lead in movers[changed // 3:]:
+        update_lead(crm, lead, score=lead % 7 + 41)
+    update_lead(crm, 400, full_name="Otra Persona")           # written, but nothing read changed
+    update_lead(crm, 3, score=99)                            # broker 1: a lead the campaign now matches
+    run = RunContext(f"scheduled__{hours(1).isoformat()}", hours(1))
+    start_run(crm, run)
+    counts = snapshot_leads(crm, run)
+    with crm.connect() as c:
+        staged = {r.lead_id: r for r in c.execute(text(
+            "SELECT lead_id, stage, prev_stage, score, is_new, snapshot_exists FROM run_leads WHERE run_id = :r"),
+            {"r": run.run_id})}
+    assert sorted(staged) == sorted(movers + [3])
+    assert counts["leads_staged"] == changed + 1 and counts["lead_changes_read"] == changed + 2
+    assert all(r.prev_stage == "new" and not r.is_new and r.snapshot_exists for r in staged.values())
+    assert {lead for lead, r in staged.items() if r.stage == "contacted"} == set(movers[: changed // 3])
+    assert staged[3].score == 99
+    counts.update(evaluate_triggers(crm, run))
+    counts.update(enrol_leads(crm, run))
+    assert (cid, 3) in enrolled(crm)
+    with crm.connect() as c:
+        snapshots = dict(c.execute(text("SELECT lead_id, score FROM lead_snapshots WHERE lead_id = ANY(:ids)"),
+                                   {"ids": movers}).all())
+    assert snapshots == {lead: (40 if lead in movers[: changed // 3] else lead % 7 + 41) for lead in movers}

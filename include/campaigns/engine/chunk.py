@@ -13,7 +13,7 @@ from include.campaigns.domain.pipelines import Pipelines, load_pipelines
 from include.campaigns.domain.meeting_slots import AgentCalendar
 from include.campaigns.engine.due import Step
 from include.campaigns.engine.run import RunContext
-from include.campaigns.infra.database import SqlFolder, fetch_dicts, fetch_tuples, sql_list
+from include.campaigns.infra.database import SqlFolder, fetch_dicts, fetch_tuples, fetch_with_columns, sql_list
 
 SQL = SqlFolder(__file__)
 AGENT_LOCK_NAMESPACE = 7_316_002
@@ -72,8 +72,9 @@ def _rows(conn: Connection, sql: str, ids: list[int]) -> dict[int, dict[str, Any
 
 def load_chunk(conn: Connection, run: RunContext, chunk_no: int, contact_actions: tuple[str, ...]) -> ChunkData:
     """Claim the chunk's enrolments (``FOR UPDATE SKIP LOCKED``) and read what their steps need."""
-    claimed = conn.execute(SQL("claim_chunk"), {"run_id": run.run_id, "chunk_no": chunk_no, "run_at": run.run_at})
-    lead_columns = list(claimed.keys())[CLAIMED_ENROLMENT_COLUMNS:]  # the rest of a claimed row: the lead's own
+    columns, claimed = fetch_with_columns(conn, SQL.source("claim_chunk"),
+                                          {"run_id": run.run_id, "chunk_no": chunk_no, "run_at": run.run_at})
+    lead_columns = columns[CLAIMED_ENROLMENT_COLUMNS:]  # the rest of a claimed row: the lead's own
     lead_id_at = CLAIMED_ENROLMENT_COLUMNS + lead_columns.index("id")
     enrolments: list[Enrolment] = []
     leads: dict[int, dict[str, Any]] = {}

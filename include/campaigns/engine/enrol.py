@@ -3,6 +3,7 @@ and the pipelines it validated against, in the same transaction."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -10,10 +11,9 @@ from sqlalchemy import Connection, Engine, text
 from include.campaigns.domain import vocabulary as v
 from include.campaigns.engine.logs import LogRow, write_logs
 from include.campaigns.engine.run import RunContext, record_counts
-from include.campaigns.infra.database import SqlFolder, analyze, price_key_lookups
+from include.campaigns.infra.database import SqlFolder, analyze_if_grown, few_rows_of, joins_by_key, price_key_lookups
 
 SQL = SqlFolder(__file__)
-ANALYZE_AFTER = 5_000
 
 
 def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
@@ -21,12 +21,13 @@ def enrol_leads(engine: Engine, run: RunContext) -> dict[str, Any]:
     with engine.begin() as conn:
         price_key_lookups(conn)  # the snapshot update of a steady hour: its changed leads by key
         enrolled = conn.execute(SQL("enrol_matches"), params).rowcount
-        if enrolled > ANALYZE_AFTER:
-            analyze(conn, "campaign_enrolments")
+        analyze_if_grown(conn, "campaign_enrolments", enrolled)  # the plan, next, reads them by these statistics
         counts: dict[str, Any] = {"enrolled": enrolled}
         if run.mode == "sweep":
-            counts["snapshots_advanced"] = (conn.execute(SQL("insert_snapshots"), params).rowcount
-                                            + conn.execute(SQL("update_snapshots"), params).rowcount)
+            counts["snapshots_advanced"] = conn.execute(SQL("insert_snapshots"), params).rowcount
+            staged = conn.execute(text("SELECT count(*) FROM run_leads WHERE run_id = :run_id"), params).scalar_one()
+            with joins_by_key(conn) if few_rows_of(conn, "lead_snapshots", staged) else nullcontext():
+                counts["snapshots_advanced"] += conn.execute(SQL("update_snapshots"), params).rowcount
             conn.execute(SQL("consume_lead_changes"), params)
             conn.execute(SQL("record_pipelines"), params)
             conn.execute(SQL("record_sweep"), params)

@@ -29,7 +29,9 @@ class FrequencyCounter:
         windows = self.windows.get(broker_id)
         if not windows:
             return True
-        contacts = self.contacts.get(lead_id, ())
+        contacts = self.contacts.get(lead_id)
+        if not contacts:  # most leads: nothing to count, only a cap of zero stops them
+            return all(cap.max_contacts > 0 for cap, _ in windows if cap.channel is None or cap.channel == channel)
         for cap, since in windows:
             if cap.channel is not None and cap.channel != channel:
                 continue

@@ -11,6 +11,7 @@ from include.campaigns.domain.meeting_slots import WorkingHours
 VARIABLES = {  # Airflow Variable -> EngineSettings field
     "campaigns_max_chunks": "max_chunks",
     "campaigns_min_chunk_size": "min_chunk_size",
+    "campaigns_parallel_chunks": "parallel_chunks",
     "campaigns_meeting_hours": "meeting_hours",
 }
 
@@ -19,6 +20,9 @@ VARIABLES = {  # Airflow Variable -> EngineSettings field
 class EngineSettings:
     max_chunks: int = 16  # fan-out of execute_chunk, far below Airflow's 1024 map limit
     min_chunk_size: int = 2000  # leads per chunk before another chunk is worth a task
+    # how many chunks run side by side (the pool campaign_actions' slots): a run split at all is split into a
+    # multiple of it, so no slot idles while another works through a second chunk
+    parallel_chunks: int = 4
     meeting_hours: WorkingHours = field(default_factory=WorkingHours)
 
     @classmethod
@@ -34,8 +38,9 @@ class EngineSettings:
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"Airflow Variable {variable}: invalid value {raw!r} ({exc})") from None
         settings = cls(**values)
-        if settings.max_chunks < 1 or settings.min_chunk_size < 1:
-            raise ValueError("campaigns_max_chunks and campaigns_min_chunk_size must be >= 1")
+        if settings.max_chunks < 1 or settings.min_chunk_size < 1 or settings.parallel_chunks < 1:
+            raise ValueError("campaigns_max_chunks, campaigns_min_chunk_size and campaigns_parallel_chunks "
+                             "must be >= 1")
         return settings
 
     @classmethod

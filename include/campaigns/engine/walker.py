@@ -59,9 +59,10 @@ class ChunkWalker:
         self.deferred = 0  # contact steps deferred by quiet hours
         self._channels: dict[tuple[int, str], str | None] = {}
         self.caps = FrequencyCounter(run.run_at, data.caps, data.recent_contacts)
+        ordered = {campaign_id: [steps[n] for n in sorted(steps)] for campaign_id, steps in data.steps.items()}
+        self._last_number = {campaign_id: steps[-1].number for campaign_id, steps in ordered.items() if steps}
         for e in data.enrolments:
-            steps = data.steps_of(e.campaign_id)
-            e.pending = due_chain(e.last_step_number, e.anchor_at, [steps[n] for n in sorted(steps)], run.run_at)
+            e.pending = due_chain(e.last_step_number, e.anchor_at, ordered.get(e.campaign_id, []), run.run_at)
 
     def _pending_steps(self):
         for e in self.data.enrolments:
@@ -102,7 +103,7 @@ class ChunkWalker:
             for channel, items in waiting.items():
                 self._deliver(channel, items)
         for e in self.data.enrolments:
-            if e.status == "ACTIVE" and e.touched and not any(n > e.last_step_number for n in self.data.steps_of(e.campaign_id)):
+            if e.status == "ACTIVE" and e.touched and e.last_step_number >= self._last_number.get(e.campaign_id, 0):
                 e.status = "COMPLETED"
         return self.out
 

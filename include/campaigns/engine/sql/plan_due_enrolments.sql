@@ -1,15 +1,20 @@
 -- The enrolments this run executes, spread over chunks of about equal numbers of leads in one pass (all the
 -- enrolments of a lead in the same chunk, so one transaction sees a lead's stage moves and sends in order; the
 -- leads of one agent in one chunk, so chunks running side by side do not book for the same agent):
--- chunks = clamp(ceil(leads / :min_chunk_size), 1, :max_chunks). Only ACTIVE enrolments of ACTIVE campaigns:
+-- chunks = clamp(ceil(leads / :min_chunk_size), 1, :max_chunks), and once above 1 rounded up to a multiple of
+-- :parallel_chunks (at most :max_chunks): 3 chunks on 2 slots kept one slot idle for a third of the stage.
+-- Only ACTIVE enrolments of ACTIVE campaigns:
 --   * whose next step is due at the run time: (last execution, or enrolment) + delay <= run_at -- unless it is
 --     a contact step and the run time is inside the campaign's quiet hours in the lead's time zone (deferred:
 --     it stays due and runs in the first run after the window);
 --   * whose lead is in one of the campaign's goal stages (the enrolment ends, whether a step is due or not).
 -- Leads currently set aside by validation wait until they are valid again: in a sweep, the snapshot (already
 -- advanced by enrol_leads) says which; an apply goes by its own validation.
-WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of the step before it
-    SELECT s.campaign_id, s.step_number, s.delay_hours, s.action, c.quiet_hours, c.broker_id, c.max_contacts,
+WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of the step before it, and the
+    -- latest anchor (last execution or enrolment) from which it is due at the run time: worked out per step,
+    -- not per enrolment and step
+    SELECT s.campaign_id, s.step_number, s.action, c.quiet_hours, c.broker_id, c.max_contacts,
+           CAST(:run_at AS timestamptz) - s.delay_hours * interval '1 hour' AS due_if_anchored_by,
            lag(s.step_number) OVER (PARTITION BY s.campaign_id ORDER BY s.step_number) AS previous_number
     FROM campaign_steps s
     JOIN campaigns c ON c.id = s.campaign_id AND c.status = 'ACTIVE'
@@ -23,7 +28,7 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
 ), candidates AS (
     -- an enrolment's next step is the first after its last one: the step whose predecessor it has reached
     -- (a hash join on the campaign, not a look-up per enrolment)
-    SELECT e.campaign_id, e.lead_id, w.may_wait, s.quiet_hours, s.broker_id
+    SELECT e.campaign_id, e.lead_id, w.may_wait, s.broker_id
     FROM campaign_enrolments e
     JOIN active_steps s ON s.campaign_id = e.campaign_id
                        AND e.last_step_number < s.step_number
@@ -34,11 +39,11 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
                                AND NOT (s.max_contacts IS NOT NULL AND e.contacts_made >= s.max_contacts)
                                AS may_wait) w
     WHERE e.status = 'ACTIVE'
-      AND coalesce(e.last_step_at, e.enrolled_at) + s.delay_hours * interval '1 hour' <= :run_at
+      AND coalesce(e.last_step_at, e.enrolled_at) <= s.due_if_anchored_by
       AND (CAST(:campaign_id AS bigint) IS NULL
            OR (e.campaign_id = CAST(:campaign_id AS bigint) AND e.lead_id = CAST(:lead_id AS bigint)))
     UNION ALL
-    SELECT e.campaign_id, e.lead_id, false, NULL, NULL
+    SELECT e.campaign_id, e.lead_id, false, NULL
     FROM goal_leads l
     CROSS JOIN LATERAL (  -- each goal lead's own enrolments (by the lead index), not every enrolment hashed
         SELECT e.campaign_id, e.lead_id FROM campaign_enrolments e
@@ -57,18 +62,26 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
       AND NOT EXISTS (SELECT 1 FROM run_leads r
                       WHERE CAST(:lead_id AS bigint) IS NOT NULL AND r.run_id = :run_id AND r.lead_id = d.lead_id
                         AND r.rejected)
-), located AS (  -- each candidate's lead read once: its time zone (else its broker's) and its agent
-    SELECT v.campaign_id, v.lead_id, v.may_wait, v.quiet_hours, l.assigned_agent_id AS agent_id,
-           coalesce(l.timezone, b.timezone) AS timezone
+    ORDER BY d.lead_id  -- the probes of located below then walk the leads' index and pages in order (-18 %)
+), located AS MATERIALIZED (  -- each candidate's lead read once: its time zone (else its broker's, else UTC,
+    -- as campaign_quiet_at reads it) and its agent
+    SELECT v.campaign_id, v.lead_id, v.may_wait, l.assigned_agent_id AS agent_id,
+           coalesce(l.timezone, b.timezone, 'UTC') AS timezone
     FROM valid v
     LEFT JOIN LATERAL (  -- by key: a candidate set is small next to the leads table (OFFSET 0: no hash of it)
         SELECT l.assigned_agent_id, l.timezone FROM leads l WHERE l.id = v.lead_id OFFSET 0
     ) l ON true
     LEFT JOIN brokers b ON b.id = v.broker_id
+), quiet_now AS (  -- whether the run time is quiet, once per campaign and time zone (not per candidate)
+    SELECT z.campaign_id, z.timezone
+    FROM (SELECT DISTINCT campaign_id, timezone FROM located WHERE may_wait) z
+    JOIN campaigns c ON c.id = z.campaign_id
+    WHERE campaign_quiet_at(c.quiet_hours, CAST(:run_at AS timestamptz), z.timezone)
 ), due AS (
-    SELECT DISTINCT campaign_id, lead_id, agent_id
-    FROM located
-    WHERE NOT (may_wait AND campaign_quiet_at(quiet_hours, CAST(:run_at AS timestamptz), timezone))
+    SELECT DISTINCT l.campaign_id, l.lead_id, l.agent_id
+    FROM located l
+    WHERE NOT (l.may_wait
+               AND EXISTS (SELECT 1 FROM quiet_now q WHERE q.campaign_id = l.campaign_id AND q.timezone = l.timezone))
 ), numbered AS (
     -- per lead: its enrolments share a chunk (their position); leads in the order of their assigned agent
     SELECT d.campaign_id, d.lead_id, d.agent_id,
@@ -77,10 +90,16 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
            count(*) OVER () AS enrolments
     FROM due d
 ), sized AS (
-    SELECT n.*, t.total, greatest(1, least(CAST(:max_chunks AS int),
-                                           CAST(ceil(t.total / CAST(:min_chunk_size AS numeric)) AS int))) AS chunks
+    SELECT n.*, t.total,
+           CASE WHEN t.chunks = 1 THEN 1
+                ELSE least(CAST(:max_chunks AS int), CAST(:parallel_chunks AS int)
+                           * CAST(ceil(t.chunks / CAST(:parallel_chunks AS numeric)) AS int))
+           END AS chunks
     FROM numbered n
-    CROSS JOIN (SELECT count(DISTINCT lead_id) AS total FROM due) t
+    CROSS JOIN (SELECT d.total,
+                       greatest(1, least(CAST(:max_chunks AS int),
+                                         CAST(ceil(d.total / CAST(:min_chunk_size AS numeric)) AS int))) AS chunks
+                FROM (SELECT count(DISTINCT lead_id) AS total FROM due) d) t
 ), placed AS (
     -- an agent's leads go where its first lead goes, so two chunks running side by side do not queue on each
     -- other's agent locks -- unless the agent has more than a quarter of a chunk's share (then its leads stay
@@ -93,4 +112,5 @@ WITH active_steps AS (  -- each step of an ACTIVE campaign with the number of th
 INSERT INTO run_plan (run_id, chunk_no, campaign_id, lead_id)
 SELECT :run_id, CAST(position * chunks / total AS int), campaign_id, lead_id
 FROM placed
+ORDER BY 2, 3, 4  -- a chunk's claim then probes its enrolments in key order (claim_chunk.sql: -13 %)
 ON CONFLICT DO NOTHING

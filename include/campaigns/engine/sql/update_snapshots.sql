@@ -18,11 +18,13 @@ SET broker_id = n.broker_id,
     run_id = :run_id
 FROM (
     SELECT r.lead_id, r.broker_id, r.stage, r.score, r.last_activity_at, r.updated_at, r.email, r.phone,
-           r.timezone, r.rejected, j.reasons,
+           r.timezone, r.rejected,
+           CASE WHEN r.rejected  -- only a rejected row has reasons: no look-up for the valid ones
+                THEN (SELECT j.reasons FROM lead_rejects j WHERE j.run_id = r.run_id AND j.lead_id = r.lead_id)
+           END AS reasons,
            CASE WHEN r.rejected AND r.last_activity_at > CAST(:run_at AS timestamptz) THEN r.last_activity_at END
                AS recheck_at
     FROM run_leads r
-    LEFT JOIN lead_rejects j ON j.run_id = r.run_id AND j.lead_id = r.lead_id
     WHERE r.run_id = :run_id
 ) n
 WHERE s.lead_id = n.lead_id

@@ -1,14 +1,12 @@
--- Which leads this run must look at (into tmp_wanted_leads; stage_leads.sql copies them). Apply mode: the one
--- lead. Sweep: only what can trigger something new or be judged differently --
---   * leads written since the last sweep (the change feed, migration 0014) that are new or differ from their
---     snapshot in anything the triggers or validation read (the snapshot holds what the last sweep read of
---     every lead, valid or set aside: an unchanged bad row is not read again);
+-- Which leads this run must look at besides the changed ones (into tmp_wanted_leads; stage_leads.sql copies
+-- them, with the leads written since the last sweep). Apply mode: the one lead. Sweep: only what can trigger
+-- something new or be judged differently --
 --   * the valid leads of a broker with an automatic campaign the last sweep did not evaluate as it is now;
 --   * every lead of a broker whose pipeline (pipeline_stages) changed since the last sweep validated it;
 --   * set-aside rows whose verdict depends on the time (activity in the future) once that time has come;
 --   * leads whose activity crossed a trigger's staging window since the last sweep (INACTIVITY: unchanged
 --     leads cannot trigger LEAD_SCORE or STAGE_CHANGE again: their earlier verdict stands).
--- The sets are found separately (the feed's rows, an index on broker, index ranges on activity / recheck time;
+-- The sets are found separately (an index on broker, index ranges on activity / recheck time;
 -- set-aside rows through the partial index of rejected snapshots), so each one costs what it finds.
 -- The fragments in double braces come from the trigger registry (include/campaigns/triggers/__init__.py).
 WITH last_sweep AS (
@@ -33,21 +31,7 @@ WITH last_sweep AS (
     SELECT DISTINCT c.broker_id, {{ window_after }} AS after, {{ window_upto }} AS upto
     FROM automatic c
     WHERE c.up_to_date
-), changed AS (  -- the leads written since the last sweep (lead_changes, as read by snapshot.py for this run)
-    SELECT DISTINCT c.lead_id
-    FROM run_lead_changes r
-    JOIN lead_changes c ON c.change_id = r.change_id
-    WHERE r.run_id = :run_id
 ), wanted AS (
-    SELECT l.id
-    FROM changed ch
-    JOIN leads l ON l.id = ch.lead_id
-    LEFT JOIN lead_snapshots s ON s.lead_id = l.id
-    WHERE CAST(:lead_id AS bigint) IS NULL
-      AND (s.lead_id IS NULL
-           OR (s.broker_id, s.stage, s.score, s.last_activity_at, s.email, s.phone, s.timezone)
-              IS DISTINCT FROM (l.broker_id, l.stage, l.score, l.last_activity_at, l.email, l.phone, l.timezone))
-    UNION ALL
     SELECT l.id
     FROM leads l
     JOIN full_brokers f ON f.broker_id = l.broker_id

@@ -1,0 +1,79 @@
+"""When the sweep stages analyse tables and probe by key (``infra/database.py``), on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from include.campaigns.infra.database import analyze, analyze_if_grown, few_rows_of, joins_by_key
+
+pytestmark = pytest.mark.integration
+
+
+def _setting(conn, name: str) -> str:
+    return conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar()
+
+
+def _scratch(conn, rows: int) -> None:
+    conn.exec_driver_sql("CREATE TEMP TABLE scratch_rows (id bigint PRIMARY KEY, note text) ON COMMIT DROP")
+    conn.execute(text("INSERT INTO scratch_rows SELECT g, 'row ' || g FROM generate_series(1, :n) g"), {"n": rows})
+
+
+def _known_rows(conn) -> float:
+    return conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass('scratch_rows')").scalar()
+
+
+def test_joins_by_key_turns_hash_and_merge_joins_off_for_its_statements_only(engine):
+    with engine.begin() as conn:
+        _scratch(conn, 2_000)
+        conn.exec_driver_sql("CREATE TEMP TABLE wanted_ids ON COMMIT DROP AS SELECT g AS id FROM generate_series(1, 1500) g")
+        analyze(conn, "scratch_rows")
+        analyze(conn, "wanted_ids")
+        join = "EXPLAIN SELECT * FROM wanted_ids w JOIN scratch_rows s ON s.id = w.id"
+        assert "Hash Join" in "\n".join(conn.exec_driver_sql(join).scalars())
+        with joins_by_key(conn):
+            assert (_setting(conn, "enable_hashjoin"), _setting(conn, "enable_mergejoin")) == ("off", "off")
+            plan = "\n".join(conn.exec_driver_sql(join).scalars())
+            assert "Nested Loop" in plan and "Index" in plan, plan
+        assert (_setting(conn, "enable_hashjoin"), _setting(conn, "enable_mergejoin")) == ("on", "on")
+
+
+def test_joins_by_key_gives_back_a_setting_the_transaction_had_turned_off(engine):
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+        with joins_by_key(conn):
+            pass
+        assert (_setting(conn, "enable_hashjoin"), _setting(conn, "enable_mergejoin")) == ("on", "off")
+
+
+def test_few_rows_of_a_table_is_under_a_tenth_of_what_its_statistics_know(engine):
+    with engine.begin() as conn:
+        _scratch(conn, 1_000)
+        analyze(conn, "scratch_rows")
+        assert few_rows_of(conn, "scratch_rows", 99)
+        assert not few_rows_of(conn, "scratch_rows", 100)
+        assert not few_rows_of(conn, "no_such_table", 1)
+
+
+def test_a_big_table_is_analysed_again_only_after_a_tenth_more_rows(engine):
+    with engine.begin() as conn:
+        _scratch(conn, 60_000)
+        assert _known_rows(conn) < 0  # never analysed
+        assert analyze_if_grown(conn, "scratch_rows", 60_000)
+        assert _known_rows(conn) == 60_000
+        conn.execute(text("INSERT INTO scratch_rows SELECT g, 'more' FROM generate_series(60001, 65900) g"))
+        assert not analyze_if_grown(conn, "scratch_rows", 5_900)  # under a tenth of 60k: the statistics stand
+        assert _known_rows(conn) == 60_000
+        assert not analyze_if_grown(conn, "scratch_rows", 4_000, at_least=5_000)
+        conn.execute(text("INSERT INTO scratch_rows SELECT g, 'more' FROM generate_series(65901, 72000) g"))
+        assert analyze_if_grown(conn, "scratch_rows", 12_000)
+        assert _known_rows(conn) == 72_000
+
+
+def test_analysing_some_columns_leaves_the_others_without_statistics(engine):
+    with engine.begin() as conn:
+        _scratch(conn, 500)
+        analyze(conn, "scratch_rows", ("id",))
+        summarised = set(conn.exec_driver_sql(
+            "SELECT attname FROM pg_stats WHERE tablename = 'scratch_rows'").scalars())
+        assert summarised == {"id"}
