@@ -22,7 +22,9 @@ parallel chunk executors), ``memory.py``, ``floor.py``, ``machine.py``, ``report
 
 Parallel execution: a ``ProcessPoolExecutor`` (spawn) of ``--workers`` processes (default 2: the cores of
 the machine the targets are set for; the Airflow pool ``campaign_actions`` has 4 slots), started and
-warmed up (imports, adapters) before the timings; each chunk is one ``execute_chunk`` call in a worker.
+warmed up (imports, adapters) before the timings; each chunk is one ``execute_chunk`` call in a worker. The plan
+splits a run into a multiple of ``--workers`` chunks (``EngineSettings.parallel_chunks``, the pool's slots in
+Airflow).
 
 Peak memory: VmHWM of this process, reset (``/proc/self/clear_refs``) at the start of each stage, so
 each stage has its own peak; each executor worker resets and reports its own per chunk; a sampler
