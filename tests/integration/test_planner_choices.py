@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from include.campaigns.infra.database import analyze, analyze_if_grown, few_rows_of, joins_by_key
+from include.campaigns.infra.database import analyze, analyze_if_grown, few_rows_of, joins_by_key, known_rows
 
 pytestmark = pytest.mark.integration
 
@@ -17,10 +17,6 @@ def _setting(conn, name: str) -> str:
 def _scratch(conn, rows: int) -> None:
     conn.exec_driver_sql("CREATE TEMP TABLE scratch_rows (id bigint PRIMARY KEY, note text) ON COMMIT DROP")
     conn.execute(text("INSERT INTO scratch_rows SELECT g, 'row ' || g FROM generate_series(1, :n) g"), {"n": rows})
-
-
-def _known_rows(conn) -> float:
-    return conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass('scratch_rows')").scalar()
 
 
 def test_joins_by_key_turns_hash_and_merge_joins_off_for_its_statements_only(engine):
@@ -58,16 +54,16 @@ def test_few_rows_of_a_table_is_under_a_tenth_of_what_its_statistics_know(engine
 def test_a_big_table_is_analysed_again_only_after_a_tenth_more_rows(engine):
     with engine.begin() as conn:
         _scratch(conn, 60_000)
-        assert _known_rows(conn) < 0  # never analysed
+        assert known_rows(conn, "scratch_rows") < 0  # never analysed
         assert analyze_if_grown(conn, "scratch_rows", 60_000)
-        assert _known_rows(conn) == 60_000
+        assert known_rows(conn, "scratch_rows") == 60_000
         conn.execute(text("INSERT INTO scratch_rows SELECT g, 'more' FROM generate_series(60001, 65900) g"))
         assert not analyze_if_grown(conn, "scratch_rows", 5_900)  # under a tenth of 60k: the statistics stand
-        assert _known_rows(conn) == 60_000
+        assert known_rows(conn, "scratch_rows") == 60_000
         assert not analyze_if_grown(conn, "scratch_rows", 4_000, at_least=5_000)
         conn.execute(text("INSERT INTO scratch_rows SELECT g, 'more' FROM generate_series(65901, 72000) g"))
         assert analyze_if_grown(conn, "scratch_rows", 12_000)
-        assert _known_rows(conn) == 72_000
+        assert known_rows(conn, "scratch_rows") == 72_000
 
 
 def test_analysing_some_columns_leaves_the_others_without_statistics(engine):

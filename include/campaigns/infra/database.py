@@ -180,6 +180,11 @@ def analyze(conn: Connection, table: str, columns: Sequence[str] = ()) -> None:
     conn.exec_driver_sql(f"ANALYZE {table}{listed}")
 
 
+def known_rows(conn: Connection, table: str) -> float | None:
+    """How many rows the planner's statistics say ``table`` has (-1: never analysed; None: no such table)."""
+    return conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}).scalar()
+
+
 GROWTH_TO_ANALYZE = 0.1  # autovacuum's own default (autovacuum_analyze_scale_factor)
 
 
@@ -189,7 +194,7 @@ def analyze_if_grown(conn: Connection, table: str, added_rows: int, at_least: in
     million, and sampling them anyway cost 70 ms an hour. True if it analysed."""
     if added_rows <= at_least:
         return False
-    known = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}).scalar()
+    known = known_rows(conn, table)
     if known is not None and added_rows <= GROWTH_TO_ANALYZE * known:
         return False
     analyze(conn, table)
@@ -218,7 +223,7 @@ KEY_PROBE_SHARE = 0.1  # below this share of a table, probing its key beat readi
 
 def few_rows_of(conn: Connection, table: str, rows: int) -> bool:
     """Whether ``rows`` rows are under a tenth of ``table`` as its statistics know it."""
-    known = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}).scalar()
+    known = known_rows(conn, table)
     return known is not None and rows < KEY_PROBE_SHARE * known
 
 
