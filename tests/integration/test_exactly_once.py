@@ -177,3 +177,23 @@ def test_a_leads_enrolments_share_one_chunk(engine, campaign):
         per_lead = c.execute(text("SELECT count(*) FROM run_plan WHERE run_id = :r AND campaign_id = :c"),
                              {"r": run.run_id, "c": other}).scalar()
     assert per_lead == 40 and split == []
+
+
+def test_a_batch_holding_rows_already_logged_inserts_and_counts_only_the_new_ones(engine, campaign):
+    """The log batch goes in as a plain insert; a row logged before makes it fall back to ON CONFLICT DO NOTHING in
+    a savepoint: the chunk's transaction goes on, and the stats count only what was inserted."""
+    from include.campaigns.engine.logs import LogRow, write_logs
+
+    run = RunContext("scheduled__relog", T0)
+    first = [LogRow(campaign, 1, 1, "send_message", "SENT", None, T0, run.run_id, "whatsapp", 1)]
+    again = first + [LogRow(campaign, 2, 1, "send_message", "FAILED", "provider_error: x", T0, run.run_id,
+                            "whatsapp", 1),
+                     LogRow(campaign, 3, None, None, "SKIPPED", "goal_reached", T0, run.run_id, None, 1)]
+    with engine.begin() as conn:
+        assert write_logs(conn, first) == {"SENT": 1, "FAILED": 0, "SKIPPED": 0}
+    with engine.begin() as conn:
+        assert write_logs(conn, again) == {"SENT": 0, "FAILED": 1, "SKIPPED": 1}
+        assert conn.execute(text("SELECT count(*) FROM campaign_logs")).scalar() == 3  # the transaction goes on
+        assert write_logs(conn, again) == {"SENT": 0, "FAILED": 0, "SKIPPED": 0}
+    assert Counter(status for *_, status, _r, _t in logs(engine, campaign)) == {"SENT": 1, "FAILED": 1, "SKIPPED": 1}
+    assert_stats_match_logs(engine)

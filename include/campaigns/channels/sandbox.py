@@ -50,6 +50,10 @@ class SandboxAdapter(ResilientDelivery):
                          msg.lead_id, msg.step_number, "REJECTED" if error else "ACCEPTED", ref, error,
                          msg.requested_at))
         with self.engine.begin() as conn:  # COPY, not array parameters: psycopg builds arrays in Python
+            # Its commit does not wait for the disk: the chunk that logs these sends commits after it, and WAL is
+            # flushed in order, so the chunk's own commit makes this one durable first. Lost in a crash before
+            # that, the records are written again by the chunk's retry, once (the idempotency key).
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             temp_table_like(conn, "sandbox_batch", "outbound_messages", MESSAGE_COLUMNS)
             copy_rows(conn, "sandbox_batch", MESSAGE_COLUMNS, rows)
             stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"))}

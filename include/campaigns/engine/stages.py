@@ -3,15 +3,19 @@
 ``start`` fixes the run; the ``prepare`` stages run one after another, each ``(engine, run) -> counts``;
 ``plan`` returns the chunk numbers; ``execute`` runs once per chunk (mapped, in parallel); ``finish``
 closes the run. Targets are import paths, resolved on first use: the DAG file imports this module while
-it is parsed, and parsing must not import the engine.
+it is parsed, and parsing must not import the engine. Each stage runs with Python's cyclic garbage collector
+paused (``infra/garbage.py``): the DAG's tasks and the benchmark call them alike, through ``load``.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from include.campaigns.infra.garbage import collector_paused
 
 Kind = Literal["start", "prepare", "plan", "execute", "finish"]
 
@@ -25,7 +29,14 @@ class Stage:
 
     def load(self) -> Callable[..., Any]:
         module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        target = getattr(importlib.import_module(module), name)
+
+        @functools.wraps(target)
+        def run_stage(*args: Any, **kwargs: Any) -> Any:
+            with collector_paused():
+                return target(*args, **kwargs)
+
+        return run_stage
 
 
 RUN_ORDER: tuple[Stage, ...] = (

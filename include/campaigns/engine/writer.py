@@ -25,12 +25,13 @@ _LOCK_LEADS = "SELECT id FROM leads WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"
 
 class ChunkWriter:
     def write(self, conn: Connection, run: RunContext, data: ChunkData, out: ChunkOutcome) -> dict[str, int]:
-        """Everything the chunk decided; returns the log rows really inserted, by status."""
-        written = write_logs(conn, out.logs)
+        """Everything the chunk decided; returns the log rows really inserted, by status. The logs go last: their
+        statement updates campaign_stats, whose rows the chunks running beside this one update too, so they are
+        locked only from there to the commit."""
         self.save_progress(conn, run, data)
         self.move_stages(conn, run, out)
         self.book_appointments(conn, run, out)
-        return written
+        return write_logs(conn, out.logs)
 
     def save_progress(self, conn: Connection, run: RunContext, data: ChunkData) -> None:
         touched = [e for e in data.enrolments if e.touched]

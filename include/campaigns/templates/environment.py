@@ -50,9 +50,27 @@ class _GuardedCodeGenerator(CodeGenerator):
         self.write("), context.eval_ctx)")
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class GuardedEnvironment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "%", "+"})
     code_generator_class = _GuardedCodeGenerator
+
+    def make_globals(self, d: dict[str, Any] | None) -> dict[str, Any]:
+        """A template's globals as one plain dict (Jinja's is a ChainMap over the environment's, merged again into
+        a new dict for every render): the environment's globals are set once, in ``__init__``, never after."""
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``lead.first_name`` on the context's plain dicts: the key at once. The sandbox tries the attribute first
+        and pays an AttributeError per lookup; a dict has no attributes but its class's, so the result is the same."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,10 +1,12 @@
 -- Insert a batch of log rows once, and add exactly the inserted ones to campaign_stats.
+-- First as a plain insert (no speculative insertion per row); after a unique violation, in a savepoint, the batch
+-- is inserted again with ON CONFLICT DO NOTHING, and only the rows not logged yet go in (logs.py).
 WITH inserted AS (
     INSERT INTO campaign_logs (campaign_id, lead_id, step_number, action, status, reason, executed_at, run_id,
                                channel, broker_id)
     SELECT campaign_id, lead_id, step_number, action, status, reason, executed_at, run_id, channel, broker_id
     FROM log_batch
-    ON CONFLICT DO NOTHING
+    {{ on_conflict }}
     RETURNING campaign_id, status
 ), per_campaign AS (
     SELECT campaign_id,
