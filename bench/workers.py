@@ -24,11 +24,10 @@ _WORKER: dict[str, Any] = {}
 
 def make_engine(url: str, statement_timeout_min: float, pool_size: int = 4) -> Engine:
     """An engine whose every statement is bounded by ``statement_timeout``."""
-    from sqlalchemy import create_engine
+    from include.campaigns.infra.database import campaign_engine
 
     ms = int(statement_timeout_min * 60_000)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=4,
-                         connect_args={"options": f"-c statement_timeout={ms}"})
+    return campaign_engine(url, pool_size=pool_size, connect_args={"options": f"-c statement_timeout={ms}"})
 
 
 def _init_worker(url: str, statement_timeout_min: float) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
 from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
-from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_like
+from include.campaigns.infra.database import SqlFolder, copy_rows, insert_once, temp_table_like
 
 SQL = SqlFolder(__file__)
 UNREACHABLE_PREFIX = "+1500555"
@@ -56,7 +56,8 @@ class SandboxAdapter(ResilientDelivery):
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             temp_table_like(conn, "sandbox_batch", "outbound_messages", MESSAGE_COLUMNS)
             copy_rows(conn, "sandbox_batch", MESSAGE_COLUMNS, rows)
-            stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"))}
+            stored = {r[0]: r for r in insert_once(conn, SQL, "sandbox_record_messages",
+                                                   "ON CONFLICT (idempotency_key) DO NOTHING")}
             missing = [row[0] for row in rows if row[0] not in stored]
             if missing:  # sent before (a retry): the first answer stands
                 stored.update((r[0], r) for r in conn.execute(text(

@@ -3,9 +3,8 @@
 Every log row goes through ``write_logs``: the unique keys of campaign_logs drop a row that
 was already written (a retried task, an overlapping run), and only the rows really inserted
 are added to campaign_stats, in the same statement and transaction. The batch goes in as a plain
-insert first -- a row already logged is rare (the claim's row locks and cursors keep a step from
-running twice) and ``ON CONFLICT`` costs every row a speculative insertion; a unique violation rolls
-back to a savepoint and the batch is inserted again with ``ON CONFLICT DO NOTHING``.
+insert first (``insert_once``): a row already logged is rare, the claim's row locks and cursors keep a
+step from running twice.
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
-from include.campaigns.infra.database import SqlFolder, copy_rows, temp_table_like
+from include.campaigns.infra.database import SqlFolder, copy_rows, insert_once, temp_table_like
 
 SQL = SqlFolder(__file__)
 
@@ -50,13 +47,6 @@ def write_logs(conn: Connection, rows: Sequence[LogRow]) -> dict[str, int]:
         return {"SENT": 0, "FAILED": 0, "SKIPPED": 0}
     temp_table_like(conn, "log_batch", "campaign_logs", LOG_COLUMNS)
     copy_rows(conn, "log_batch", LOG_COLUMNS, rows)
-    params = {"updated_at": rows[0].executed_at}
-    try:
-        with conn.begin_nested():
-            sent, failed, skipped = conn.execute(SQL.templated("write_logs", on_conflict=""), params).one()
-    except IntegrityError as exc:
-        if not isinstance(exc.orig, UniqueViolation):
-            raise
-        sent, failed, skipped = conn.execute(SQL.templated("write_logs", on_conflict="ON CONFLICT DO NOTHING"),
-                                             params).one()
+    [(sent, failed, skipped)] = insert_once(conn, SQL, "write_logs", "ON CONFLICT DO NOTHING",
+                                            {"updated_at": rows[0].executed_at})
     return {"SENT": int(sent), "FAILED": int(failed), "SKIPPED": int(skipped)}

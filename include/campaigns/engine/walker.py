@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from include.campaigns.channels import ChannelAdapter
 from include.campaigns.domain import vocabulary as v
@@ -61,8 +62,14 @@ class ChunkWalker:
         self.caps = FrequencyCounter(run.run_at, data.caps, data.recent_contacts)
         ordered = {campaign_id: [steps[n] for n in sorted(steps)] for campaign_id, steps in data.steps.items()}
         self._last_number = {campaign_id: steps[-1].number for campaign_id, steps in ordered.items() if steps}
-        for e in data.enrolments:
-            e.pending = due_chain(e.last_step_number, e.anchor_at, ordered.get(e.campaign_id, []), run.run_at)
+        chains: dict[tuple[int, int, datetime], list[int]] = {}  # most of a chunk's enrolments share one: those
+        for e in data.enrolments:                                 # enrolled, or moved on, in the same run
+            key = (e.campaign_id, e.last_step_number, e.anchor_at)
+            chain = chains.get(key)
+            if chain is None:
+                chain = chains[key] = due_chain(e.last_step_number, e.anchor_at, ordered.get(e.campaign_id, []),
+                                                run.run_at)
+            e.pending = list(chain)
 
     def _pending_steps(self):
         for e in self.data.enrolments:

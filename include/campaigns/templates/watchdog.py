@@ -41,7 +41,11 @@ def _cpu_clock(thread_id: int) -> int | None:
 
 class _Arm:
     """One thread's render clock, made once per thread and restarted by every render (no allocation, no
-    global lock on the hot path); its own lock makes firing and disarming exclusive."""
+    global lock on the hot path); its own lock makes firing and disarming exclusive.
+
+    A render's CPU clock is first read by the watchdog, at its first poll during the render: reading a thread's
+    CPU clock is a system call, and nearly every render ends long before a poll. So a budget counts from at most
+    ``POLL_SECONDS`` after the render started."""
 
     __slots__ = ("thread_id", "clock", "lock", "active", "cpu_start", "cpu_budget", "wall_deadline", "fired",
                  "gc_started", "gc_seconds")
@@ -51,12 +55,13 @@ class _Arm:
         self.clock = _cpu_clock(thread_id)
         self.lock = threading.Lock()
         self.active = self.fired = False
-        self.cpu_start = self.cpu_budget = self.wall_deadline = self.gc_seconds = 0.0
+        self.cpu_budget = self.wall_deadline = self.gc_seconds = 0.0
+        self.cpu_start: float | None = None
         self.gc_started: float | None = None
 
     def start(self, cpu_budget: float, wall_limit: float) -> None:
         with self.lock:
-            self.cpu_start = time.clock_gettime(self.clock) if self.clock is not None else 0.0
+            self.cpu_start = None  # read by the watchdog when it first sees this render (expired)
             self.cpu_budget = cpu_budget
             self.wall_deadline = time.monotonic() + wall_limit
             self.gc_seconds, self.gc_started = 0.0, None
@@ -69,9 +74,13 @@ class _Arm:
         if self.clock is None or self.gc_started is not None:  # not during a collection: judged after it
             return False
         try:
-            return time.clock_gettime(self.clock) - self.cpu_start - self.gc_seconds >= self.cpu_budget
+            now = time.clock_gettime(self.clock)
         except OSError:
             return False
+        if self.cpu_start is None:  # first seen: the budget counts from here, collections before it do not count
+            self.cpu_start, self.gc_seconds = now, 0.0
+            return False
+        return now - self.cpu_start - self.gc_seconds >= self.cpu_budget
 
     def collection(self, phase: str) -> None:
         """Called in this thread when a garbage collection starts or stops during a render."""
