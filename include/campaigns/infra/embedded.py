@@ -72,9 +72,28 @@ def shared_buffers_mb() -> int:
     return max(128, min(2048, total // 4 // 2**20))
 
 
+MAX_WAL_SIZE = "4GB"
+
+
+def apply_wal_size(conn: psycopg.Connection) -> None:
+    """``max_wal_size`` of 4 GB (persisted with ALTER SYSTEM; a reload applies it, no restart).
+
+    With the default 1 GB a first sweep or a busy hour filled it in seconds, and PostgreSQL checkpointed on WAL
+    volume every 5-20 s (its log warned "checkpoints are occurring too frequently"); after each checkpoint the
+    first change of every page writes the whole page into the WAL again. WAL beyond ``min_wal_size`` is recycled
+    after each checkpoint, so the disk holds at most about this much of it."""
+    current, wanted = conn.execute("SELECT pg_size_bytes(current_setting('max_wal_size')), pg_size_bytes(%s)",
+                                   (MAX_WAL_SIZE,)).fetchone()
+    if current != wanted:
+        conn.execute(sql.SQL("ALTER SYSTEM SET max_wal_size = {}").format(sql.Literal(MAX_WAL_SIZE)))
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def apply_server_settings(conn: psycopg.Connection) -> bool:
-    """Give the server its ``shared_buffers`` (persisted with ALTER SYSTEM) and restart it to apply them -- only
-    when no other client is connected; else they apply at its next start. Returns whether it restarted."""
+    """Give the server its ``max_wal_size`` (a reload) and ``shared_buffers`` (persisted with ALTER SYSTEM; a
+    restart applies them -- only when no other client is connected; else they apply at its next start). Returns
+    whether it restarted."""
+    apply_wal_size(conn)
     wanted = shared_buffers_mb()
     current = conn.execute("SELECT pg_size_bytes(current_setting('shared_buffers')) / 1048576").fetchone()[0]
     if current == wanted:
