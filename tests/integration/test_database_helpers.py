@@ -53,12 +53,17 @@ def test_sessions_are_in_utc_whatever_the_server_or_url_says(database_url):
         eng.dispose()
 
 
-def test_insert_once_inserts_plainly_then_skips_what_is_there(engine, tmp_path):
+@pytest.fixture
+def folder(tmp_path) -> SqlFolder:
+    """A module's sql/ folder holding one templated INSERT of keys into the temp table ``keyed``."""
     sql = tmp_path / "sql"
     sql.mkdir()
     (sql / "put_keys.sql").write_text(
         "INSERT INTO keyed (k) SELECT unnest(CAST(:keys AS text[])) {{ on_conflict }} RETURNING k")
-    folder = SqlFolder(str(tmp_path / "module.py"))
+    return SqlFolder(str(tmp_path / "module.py"))
+
+
+def test_insert_once_inserts_plainly_then_skips_what_is_there(engine, folder):
     with engine.begin() as conn:
         temp_table(conn, "keyed", "k text PRIMARY KEY")
         assert {r.k for r in insert_once(conn, folder, "put_keys", "ON CONFLICT DO NOTHING",
@@ -69,12 +74,7 @@ def test_insert_once_inserts_plainly_then_skips_what_is_there(engine, tmp_path):
         assert conn.exec_driver_sql("SELECT count(*) FROM keyed").scalar() == 3
 
 
-def test_insert_once_does_not_swallow_other_errors(engine, tmp_path):
-    sql = tmp_path / "sql"
-    sql.mkdir()
-    (sql / "put_keys.sql").write_text(
-        "INSERT INTO keyed (k) SELECT unnest(CAST(:keys AS text[])) {{ on_conflict }} RETURNING k")
-    folder = SqlFolder(str(tmp_path / "module.py"))
+def test_insert_once_does_not_swallow_other_errors(engine, folder):
     with engine.begin() as conn:
         temp_table(conn, "keyed", "k text PRIMARY KEY CHECK (k <> 'bad')")
         with pytest.raises(IntegrityError, match="check constraint"):
