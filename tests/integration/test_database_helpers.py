@@ -1,4 +1,4 @@
-"""The bulk helpers of infra/database.py on a real PostgreSQL: binary COPY, UTC sessions, insert_once."""
+"""The bulk helpers of infra/database.py on a real PostgreSQL: binary COPY, UTC sessions, copy_new_rows."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from psycopg.errors import CheckViolation
+from sqlalchemy import event, text
 
-from include.campaigns.infra.database import SqlFolder, campaign_engine, copy_rows, insert_once, temp_table
+from include.campaigns.infra.database import campaign_engine, copy_new_rows, copy_rows, temp_table
 
 
 def test_copy_rows_writes_each_type_as_the_table_declares_it(engine):
@@ -53,29 +53,38 @@ def test_sessions_are_in_utc_whatever_the_server_or_url_says(database_url):
         eng.dispose()
 
 
-@pytest.fixture
-def folder(tmp_path) -> SqlFolder:
-    """A module's sql/ folder holding one templated INSERT of keys into the temp table ``keyed``."""
-    sql = tmp_path / "sql"
-    sql.mkdir()
-    (sql / "put_keys.sql").write_text(
-        "INSERT INTO keyed (k) SELECT unnest(CAST(:keys AS text[])) {{ on_conflict }} RETURNING k")
-    return SqlFolder(str(tmp_path / "module.py"))
-
-
-def test_insert_once_inserts_plainly_then_skips_what_is_there(engine, folder):
+def test_copy_new_rows_copies_a_new_batch_and_refuses_one_with_a_row_already_there(engine):
     with engine.begin() as conn:
-        temp_table(conn, "keyed", "k text PRIMARY KEY")
-        assert {r.k for r in insert_once(conn, folder, "put_keys", "ON CONFLICT DO NOTHING",
-                                         {"keys": ["a", "b"]})} == {"a", "b"}
-        # a batch with a key already there: only the new one goes in, and the transaction goes on
-        assert [r.k for r in insert_once(conn, folder, "put_keys", "ON CONFLICT DO NOTHING",
-                                         {"keys": ["b", "c"]})] == ["c"]
+        temp_table(conn, "keyed", "k text PRIMARY KEY, n int")
+        assert copy_new_rows(conn, "keyed", ("k", "n"), [("a", 1), ("b", 2)])
+        # "b" is there: nothing of this batch is written, and the transaction goes on
+        assert not copy_new_rows(conn, "keyed", ("k", "n"), [("c", 3), ("b", 4)])
+        assert conn.execute(text("SELECT k, n FROM keyed ORDER BY k")).all() == [("a", 1), ("b", 2)]
+        assert copy_new_rows(conn, "keyed", ("k", "n"), [("c", 3)])
         assert conn.exec_driver_sql("SELECT count(*) FROM keyed").scalar() == 3
 
 
-def test_insert_once_does_not_swallow_other_errors(engine, folder):
+def test_copy_new_rows_does_not_swallow_other_errors(engine):
     with engine.begin() as conn:
         temp_table(conn, "keyed", "k text PRIMARY KEY CHECK (k <> 'bad')")
-        with pytest.raises(IntegrityError, match="check constraint"):
-            insert_once(conn, folder, "put_keys", "ON CONFLICT DO NOTHING", {"keys": ["bad"]})
+        with pytest.raises(CheckViolation, match="check constraint"):
+            copy_new_rows(conn, "keyed", ("k",), [("bad",)])
+
+
+def test_the_engines_statement_events_see_a_copy(engine):
+    seen: list[tuple[str, str]] = []
+    before = lambda conn, cur, statement, *rest: seen.append(("before", statement))  # noqa: E731
+    after = lambda conn, cur, statement, *rest: seen.append(("after", statement))  # noqa: E731
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        with engine.begin() as conn:
+            temp_table(conn, "copied", "id bigint")
+            seen.clear()
+            copy_rows(conn, "copied", ("id",), [(1,)])
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    copies = [(when, s) for when, s in seen if s.startswith("COPY")]
+    assert copies == [("before", "COPY copied (id) FROM STDIN (FORMAT BINARY)"),
+                      ("after", "COPY copied (id) FROM STDIN (FORMAT BINARY)")]

@@ -32,11 +32,11 @@ def test_a_dropped_connection_in_every_task_is_retried_to_the_same_result(engine
         DropPoint(r"DELETE FROM lead_changes", when="after", label="enrol_leads: after consuming the change feed"),
         DropPoint(r"INSERT INTO run_plan", when="after", label="plan_due_steps: after planning"),
         DropPoint(CLAIM_STATEMENT, label="execute_chunk: claiming the chunk"),
-        DropPoint(r"INSERT INTO outbound_messages", when="after", label="sandbox provider: recording the sends"),
-        DropPoint(r"INSERT INTO campaign_logs", when="after", label="execute_chunk: after writing logs + stats"),
+        DropPoint(r"COPY outbound_messages", when="after", label="sandbox provider: recording the sends"),
+        DropPoint(r"COPY campaign_logs", when="after", label="execute_chunk: after writing the logs, before the stats"),
         DropPoint(r"UPDATE campaign_enrolments e", label="execute_chunk: before moving the cursors"),
         DropPoint(r"UPDATE leads l\s+SET stage", label="execute_chunk: before the stage moves"),
-        DropPoint("COMMIT", armed_by=r"INSERT INTO campaign_logs", label="execute_chunk: at COMMIT"),
+        DropPoint("COMMIT", armed_by=r"COPY campaign_logs", label="execute_chunk: at COMMIT"),
         DropPoint(r"UPDATE pipeline_runs SET finished_at", label="finish_run: before closing the run"),
     ]
     with DropConnection(engine, admin_uri, points) as drops:
@@ -66,9 +66,9 @@ def test_a_connection_dropped_at_commit_and_in_the_provider_leaves_no_trace(engi
     assert run_dag(T0).state == "success"
     points = [
         # the provider's own transaction dies twice: its retry policy absorbs it, the task does not fail
-        DropPoint(r"INSERT INTO outbound_messages", when="after", times=2, label="sandbox: twice after recording"),
+        DropPoint(r"COPY outbound_messages", when="after", times=2, label="sandbox: twice after recording"),
         # the chunk's COMMIT is cut twice: nothing of the chunk stays, the retry does it all again
-        DropPoint("COMMIT", armed_by=r"INSERT INTO campaign_logs", times=2, label="execute_chunk: at COMMIT, twice"),
+        DropPoint("COMMIT", armed_by=r"COPY campaign_logs", times=2, label="execute_chunk: at COMMIT, twice"),
     ]
     with DropConnection(engine, admin_uri, points) as drops:
         run = run_dag(hours(24))

@@ -95,7 +95,7 @@ def campaign(eng) -> int:
 
 def test_a_clean_restart_in_the_middle_of_a_chunk(server, own, fast_retries, run_dag):
     cid = campaign(own)
-    with OnStatement(own, r"INSERT INTO outbound_messages", lambda: server.restart("fast"), when="after") as hook:
+    with OnStatement(own, r"COPY outbound_messages", lambda: server.restart("fast"), when="after") as hook:
         run = run_dag(T0)
     assert hook.fired == 1
     assert run.state == "success"

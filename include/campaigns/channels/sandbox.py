@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 
 from include.campaigns.channels.base import DeliveryResult, OutboundMessage
 from include.campaigns.channels.resilient import ResilientDelivery, RetryPolicy
-from include.campaigns.infra.database import SqlFolder, copy_rows, insert_once, temp_table_like
+from include.campaigns.infra.database import SqlFolder, copy_new_rows, copy_rows, temp_table_like
 
 SQL = SqlFolder(__file__)
 UNREACHABLE_PREFIX = "+1500555"
@@ -54,13 +54,14 @@ class SandboxAdapter(ResilientDelivery):
             # flushed in order, so the chunk's own commit makes this one durable first. Lost in a crash before
             # that, the records are written again by the chunk's retry, once (the idempotency key).
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+            if copy_new_rows(conn, "outbound_messages", MESSAGE_COLUMNS, rows):
+                return [DeliveryResult(row[0], row[8] == "ACCEPTED", row[9], row[10]) for row in rows]
+            # some were sent before (a retry): those keep their first answer, the others are recorded now
             temp_table_like(conn, "sandbox_batch", "outbound_messages", MESSAGE_COLUMNS)
             copy_rows(conn, "sandbox_batch", MESSAGE_COLUMNS, rows)
-            stored = {r[0]: r for r in insert_once(conn, SQL, "sandbox_record_messages",
-                                                   "ON CONFLICT (idempotency_key) DO NOTHING")}
+            stored = {r[0]: r for r in conn.execute(SQL("sandbox_record_messages"))}
             missing = [row[0] for row in rows if row[0] not in stored]
-            if missing:  # sent before (a retry): the first answer stands
-                stored.update((r[0], r) for r in conn.execute(text(
-                    "SELECT idempotency_key, status, provider_ref, error FROM outbound_messages "
-                    "WHERE idempotency_key = ANY(:keys)"), {"keys": missing}))
+            stored.update((r[0], r) for r in conn.execute(text(
+                "SELECT idempotency_key, status, provider_ref, error FROM outbound_messages "
+                "WHERE idempotency_key = ANY(:keys)"), {"keys": missing}))
         return [DeliveryResult(key, status == "ACCEPTED", ref, err) for key, status, ref, err in stored.values()]

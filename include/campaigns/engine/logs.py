@@ -2,22 +2,24 @@
 
 Every log row goes through ``write_logs``: the unique keys of campaign_logs drop a row that
 was already written (a retried task, an overlapping run), and only the rows really inserted
-are added to campaign_stats, in the same statement and transaction. The batch goes in as a plain
-insert first (``insert_once``): a row already logged is rare, the claim's row locks and cursors keep a
-step from running twice.
+are added to campaign_stats, in the same transaction. The batch is COPYed straight into the log
+first (``copy_new_rows``): a row already logged is rare, the claim's row locks and cursors keep a
+step from running twice; only then does it go through a scratch table and ``ON CONFLICT DO NOTHING``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import Connection
 
-from include.campaigns.infra.database import SqlFolder, copy_rows, insert_once, temp_table_like
+from include.campaigns.infra.database import SqlFolder, copy_new_rows, copy_rows, temp_table_like
 
 SQL = SqlFolder(__file__)
+STATUSES = ("SENT", "FAILED", "SKIPPED")
 
 
 class LogRow(NamedTuple):
@@ -44,9 +46,17 @@ LOG_COLUMNS = (
 def write_logs(conn: Connection, rows: Sequence[LogRow]) -> dict[str, int]:
     """Insert the rows that are not there yet and add them to the stats; return what was inserted."""
     if not rows:
-        return {"SENT": 0, "FAILED": 0, "SKIPPED": 0}
-    temp_table_like(conn, "log_batch", "campaign_logs", LOG_COLUMNS)
-    copy_rows(conn, "log_batch", LOG_COLUMNS, rows)
-    [(sent, failed, skipped)] = insert_once(conn, SQL, "write_logs", "ON CONFLICT DO NOTHING",
-                                            {"updated_at": rows[0].executed_at})
-    return {"SENT": int(sent), "FAILED": int(failed), "SKIPPED": int(skipped)}
+        return dict.fromkeys(STATUSES, 0)
+    if copy_new_rows(conn, "campaign_logs", LOG_COLUMNS, rows):
+        inserted: Iterable[tuple[int, str]] = ((r.campaign_id, r.status) for r in rows)
+    else:  # some were logged before: the others go in
+        temp_table_like(conn, "log_batch", "campaign_logs", LOG_COLUMNS)
+        copy_rows(conn, "log_batch", LOG_COLUMNS, rows)
+        inserted = conn.execute(SQL("write_logs")).all()
+    counts = Counter(inserted)
+    campaign_ids = sorted({campaign_id for campaign_id, _ in counts})
+    if campaign_ids:
+        conn.execute(SQL("add_to_campaign_stats"), {
+            "campaign_ids": campaign_ids, "updated_at": rows[0].executed_at,
+            **{status.lower(): [counts[(c, status)] for c in campaign_ids] for status in STATUSES}})
+    return {status: sum(n for (_, s), n in counts.items() if s == status) for status in STATUSES}

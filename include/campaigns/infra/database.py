@@ -24,7 +24,6 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 from psycopg.rows import dict_row, tuple_row
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import TextClause
 
 from include.campaigns.infra.connections import ConnectionConfigError, ConnectionSettings, lookup
@@ -118,20 +117,20 @@ class SqlFolder:
         return _templated(self.path / f"{name}.sql", tuple(sorted(fragments.items())))
 
 
-def insert_once(conn: Connection, folder: SqlFolder, name: str, on_conflict: str,
-                params: Mapping[str, Any] | None = None) -> list[Any]:
-    """Run the INSERT ``name`` (a ``{{ on_conflict }}`` in its text) and return its rows, each row in at most once.
+def copy_new_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> bool:
+    """COPY ``rows`` straight into ``table``, in a savepoint; False, with nothing written, if one of them is there
+    already (a unique violation).
 
-    First plainly, in a savepoint: a row already there is rare (a retried batch), and ``ON CONFLICT`` costs every
-    row a speculative insertion. After a unique violation, the savepoint is rolled back and the batch inserted
-    again with ``on_conflict``; the unique keys, not this fast path, are what keep a row from going in twice."""
+    The fast path of a write that must put each row in once: a row already there is rare (a retried batch), and
+    going through a scratch table to an ``INSERT ... ON CONFLICT`` made every row be written twice and inserted
+    speculatively. On False the caller takes that path; the unique keys, not this one, keep a row from going in
+    twice."""
     try:
         with conn.begin_nested():
-            return conn.execute(folder.templated(name, on_conflict=""), params or {}).all()
-    except IntegrityError as exc:
-        if not isinstance(exc.orig, UniqueViolation):
-            raise
-    return conn.execute(folder.templated(name, on_conflict=on_conflict), params or {}).all()
+            copy_rows(conn, table, columns, rows)
+    except UniqueViolation:
+        return False
+    return True
 
 
 @functools.cache
@@ -200,13 +199,17 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
     for every value -- and the server parses no text."""
     raw = conn.connection.driver_connection
     types = column_types(conn, table, columns)
+    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     n = 0
     with raw.cursor() as cur:
-        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        # the engine's statement events see the COPY like any other statement (tracing, the fault tests' cuts)
+        conn.dispatch.before_cursor_execute(conn, cur, statement, (), None, False)
+        with cur.copy(statement) as copy:
             copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
                 n += 1
+        conn.dispatch.after_cursor_execute(conn, cur, statement, (), None, False)
     return n
 
 
