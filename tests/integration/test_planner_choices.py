@@ -73,3 +73,23 @@ def test_analysing_some_columns_leaves_the_others_without_statistics(engine):
         summarised = set(conn.exec_driver_sql(
             "SELECT attname FROM pg_stats WHERE tablename = 'scratch_rows'").scalars())
         assert summarised == {"id"}
+
+
+def _histogram_bounds(conn, column: str) -> int:
+    """How many histogram bounds ANALYZE kept for ``column`` of scratch_rows (its target + 1 at most)."""
+    return conn.execute(text("SELECT coalesce(cardinality(histogram_bounds::text::text[]), 0) FROM pg_stats "
+                             "WHERE tablename = 'scratch_rows' AND attname = :c"), {"c": column}).scalar_one()
+
+
+def test_a_scratch_table_is_summarised_from_a_small_sample_and_a_long_lived_one_by_the_servers_target(engine):
+    with engine.begin() as conn:
+        _scratch(conn, 60_000)
+        conn.exec_driver_sql("UPDATE scratch_rows SET note = 'kind ' || mod(id, 500)")
+        analyze(conn, "scratch_rows")
+        assert known_rows(conn, "scratch_rows") == 60_000
+        assert _histogram_bounds(conn, "id") == 11  # target 10: ten buckets
+        assert _histogram_bounds(conn, "note") <= 11
+        assert _setting(conn, "default_statistics_target") == "100"  # given back for the rest of the transaction
+        assert analyze_if_grown(conn, "scratch_rows", 60_000)
+        assert _histogram_bounds(conn, "id") == 101
+        assert _histogram_bounds(conn, "note") > 11
