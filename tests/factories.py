@@ -120,3 +120,12 @@ def assert_stats_match_logs(engine: Engine) -> None:
             " ON l.campaign_id = s.campaign_id"
             " WHERE (s.sent, s.failed, s.skipped) IS DISTINCT FROM (l.sent, l.failed, l.skipped)")).all()
     assert diff == [], f"campaign_stats differs from campaign_logs for campaigns {diff}"
+    with engine.connect() as c:  # finish_run counts a run's logs by its time: every log of a run must carry it
+        miscounted = c.execute(text(
+            "SELECT r.run_id FROM pipeline_runs r LEFT JOIN (SELECT run_id, count(*) FILTER (WHERE status='SENT') sent,"
+            " count(*) FILTER (WHERE status='FAILED') failed, count(*) FILTER (WHERE status='SKIPPED') skipped"
+            " FROM campaign_logs GROUP BY run_id) l ON l.run_id = r.run_id"
+            " WHERE r.finished_at IS NOT NULL AND ((r.counts->>'logs_sent')::int, (r.counts->>'logs_failed')::int,"
+            " (r.counts->>'logs_skipped')::int) IS DISTINCT FROM (coalesce(l.sent, 0), coalesce(l.failed, 0),"
+            " coalesce(l.skipped, 0))")).scalars().all()
+    assert miscounted == [], f"finished runs whose counts differ from their logs: {miscounted}"

@@ -93,3 +93,22 @@ def test_a_scratch_table_is_summarised_from_a_small_sample_and_a_long_lived_one_
         assert analyze_if_grown(conn, "scratch_rows", 60_000)
         assert _histogram_bounds(conn, "id") == 101
         assert _histogram_bounds(conn, "note") > 11
+
+
+def test_a_runs_log_count_reads_the_rows_of_its_hour_not_the_whole_history(engine):
+    from include.campaigns.engine.finish import COUNT_RUN_LOGS
+
+    with engine.connect() as conn, conn.begin() as history:
+        conn.execute(text(  # 48 hourly runs of 40 campaigns x 30 leads: the log of two days
+            "INSERT INTO campaign_logs (campaign_id, lead_id, step_number, action, status, executed_at, run_id,"
+            " broker_id) SELECT c, l + h * 30, 1, 'send_message', CASE WHEN mod(l, 7) = 0 THEN 'FAILED' ELSE 'SENT' END,"
+            " CAST(:t0 AS timestamptz) + h * interval '1 hour', 'hourly-' || h, 1"
+            " FROM generate_series(1, 40) c, generate_series(1, 30) l, generate_series(0, 47) h"),
+            {"t0": "2026-11-25T00:00:00+00:00"})
+        conn.exec_driver_sql("ANALYZE campaign_logs")
+        params = {"r": "hourly-47", "run_at": "2026-11-26T23:00:00+00:00"}
+        assert dict(conn.execute(text(COUNT_RUN_LOGS), params).all()) == {"SENT": 40 * 26, "FAILED": 40 * 4}
+        plan = "\n".join(conn.execute(text(f"EXPLAIN {COUNT_RUN_LOGS}"), params).scalars())
+        if int(conn.exec_driver_sql("SHOW server_version_num").scalar()) >= 180000:  # B-tree skip scan (PG 18)
+            assert "campaign_logs_campaign_time_status_idx" in plan and "Seq Scan" not in plan, plan
+        history.rollback()
