@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -235,13 +235,9 @@ def analyze(conn: Connection, table: str, columns: Sequence[str] = (),
     their keys' spread, which a 3,000-row sample gives; the server's 30,000 (target 100) cost 55 of a steady
     hour's 57 ms on its 50k staged leads. None: the server's own target, for a long-lived table."""
     listed = f" ({', '.join(columns)})" if columns else ""
-    if statistics_target is None:
+    sampled = {} if statistics_target is None else {"default_statistics_target": str(int(statistics_target))}
+    with local_settings(conn, sampled):
         conn.exec_driver_sql(f"ANALYZE {table}{listed}")
-        return
-    before = conn.exec_driver_sql("SELECT current_setting('default_statistics_target')").scalar()
-    conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {int(statistics_target)}")
-    conn.exec_driver_sql(f"ANALYZE {table}{listed}")
-    conn.exec_driver_sql(f"SET LOCAL default_statistics_target = {int(before)}")
 
 
 def known_rows(conn: Connection, table: str) -> float | None:
@@ -292,18 +288,22 @@ def few_rows_of(conn: Connection, table: str, rows: int) -> bool:
 
 
 @contextmanager
-def joins_by_key(conn: Connection) -> Iterator[None]:
+def local_settings(conn: Connection, settings: Mapping[str, str]) -> Iterator[None]:
+    """``settings`` for the statements inside only (``SET LOCAL``), then the values the transaction had."""
+    before = {name: conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar() for name in settings}
+    for name, value in settings.items():
+        conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+    yield  # on an error the transaction is rolled back, and these settings with it
+    for name, value in before.items():
+        conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+
+
+def joins_by_key(conn: Connection) -> AbstractContextManager[None]:
     """For statements that join a few thousand rows to tables of millions by their keys. PostgreSQL prices
     reading the whole table into a hash below that many index probes, even at ``price_key_lookups``' costs; it is
     the slower plan until about an eighth of the table (a steady hour's 50k snapshots of 1M: the update 0.40-0.49 s
     by a hash join, 0.17-0.27 s by probes). Hash and merge joins off for these statements only, then back."""
-    settings = ("enable_hashjoin", "enable_mergejoin")
-    before = {name: conn.exec_driver_sql(f"SELECT current_setting('{name}')").scalar() for name in settings}
-    for name in settings:
-        conn.exec_driver_sql(f"SET LOCAL {name} = off")
-    yield  # on an error the transaction is rolled back, and these settings with it
-    for name, value in before.items():
-        conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
+    return local_settings(conn, {"enable_hashjoin": "off", "enable_mergejoin": "off"})
 
 
 def temp_table(conn: Connection, name: str, columns_sql: str) -> None:
